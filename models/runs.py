@@ -1,0 +1,56 @@
+"""Run records: what the product UI reads to know where a sync is, independent of Prefect's own state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, UTCDateTime, utcnow
+
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+ACTIVE_STATUSES = ("queued", "running")
+_ACTIVE_SQL = text("status IN ('queued', 'running')")
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_run"
+    __table_args__ = (
+        # At most one queued-or-running sync per business, enforced by the database itself.
+        Index(
+            "uq_sync_run_one_active_per_business",
+            "business_id",
+            unique=True,
+            postgresql_where=_ACTIVE_SQL,
+            sqlite_where=_ACTIVE_SQL,
+        ),
+        Index("ix_sync_run_business_created", "business_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("business.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox_connection.id", ondelete="SET NULL"))
+    mode: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    trigger: Mapped[str] = mapped_column(String(20), default="cli")  # api | cli | schedule | rerun | prefect
+    rerun_of_id: Mapped[int | None] = mapped_column(ForeignKey("sync_run.id", ondelete="SET NULL"))
+    flow_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    messages_scanned: Mapped[int] = mapped_column(Integer, default=0)
+    receipts_saved: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    errors_count: Mapped[int] = mapped_column(Integer, default=0)
+    messages_estimated: Mapped[int | None] = mapped_column(Integer)
+    percent: Mapped[float] = mapped_column(default=0.0)
+    # {"page_token": ..., "history_id": ..., "phase": ...}: where a rerun resumes.
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    message_errors: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

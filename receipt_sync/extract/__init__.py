@@ -1,0 +1,1 @@
+"""Receipt detection and field extraction, English and Hebrew, from mail bodies and PDF attachments."""

@@ -1,0 +1,1 @@
+"""Mail sources: Gmail through googleapiclient, and Google Takeout `.mbox` files."""

@@ -1,0 +1,121 @@
+"""One Settings class for the whole product, read from the environment (and `.env`).
+
+Every variable is documented in README.md and `.env.example`. Start-up validation turns each missing or
+malformed value into one readable line instead of a stack trace deep inside a flow.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from receipt_sync.errors import ConfigurationError
+
+GOOGLE_GMAIL_ENDPOINT = "https://gmail.googleapis.com"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+
+
+class Settings(BaseSettings):
+    """Product configuration; secrets are `SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    encryption_key: SecretStr | None = None
+
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    gmail_api_endpoint: str = GOOGLE_GMAIL_ENDPOINT
+    google_token_uri: str = GOOGLE_TOKEN_URI
+    gmail_quota_units_per_minute: int = Field(default=6000, gt=0)
+    gmail_fetch_cost: int = Field(default=20, gt=0)
+    gmail_list_cost: int = Field(default=5, gt=0)
+    gmail_history_cost: int = Field(default=2, gt=0)
+    gmail_profile_cost: int = Field(default=1, gt=0)
+    gmail_max_in_flight: int = Field(default=5, gt=0)
+    gmail_batch_size: int = Field(default=50, gt=0, le=100)
+    gmail_page_size: int = Field(default=500, gt=0, le=500)
+    gmail_receipt_query: str | None = None
+
+    diagnostic_key: SecretStr | None = None
+    sync_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    sync_stale_after_seconds: float = Field(default=180.0, gt=0)
+    sync_time_limit_seconds: float = Field(default=6 * 3600.0, gt=0)
+    task_retry_base_seconds: float = Field(default=2.0, ge=0)
+    max_attachment_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    mbox_page_size: int = Field(default=200, gt=0)
+
+    @field_validator("database_url", "storage_url", "s3_endpoint_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for key in value.get_secret_value().split(","):
+            try:
+                Fernet(key.strip())
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    "must be comma-separated Fernet keys (32 url-safe base64 bytes each); "
+                    "make one with: python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'"
+                ) from exc
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_scheme(cls, value: str | None) -> str | None:
+        if value and "://" in value and not value.startswith(("s3://", "file://")):
+            raise ValueError("must be a folder path, file://PATH or s3://bucket/prefix")
+        return value
+
+    @model_validator(mode="after")
+    def _database_scheme(self) -> Settings:
+        url = self.resolved_database_url
+        if not url.startswith(("sqlite", "postgresql")):
+            raise ValueError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            return "postgresql+psycopg2://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
+        return f"sqlite:///{(self.data_dir / 'receipts.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{(self.data_dir / 'documents').resolve()}"
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per bad variable, named as the user sets it (the env var), without echoing secrets."""
+    lines = []
+    for err in exc.errors():
+        name = "_".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+        lines.append(f"  {name}: {err['msg']}")
+    return "Invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation failures into a `ConfigurationError` a user can act on."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(format_validation_error(exc)) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,53 @@
+"""Shared fixtures: a real PostgreSQL (migrated by Alembic), settings pointed at it, and temp data dirs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+# Keep Prefect quiet and local for every test process; end-to-end tests point it at their own server.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+
+from models.db import dispose_engines, migrate  # noqa: E402
+from receipt_sync.settings import get_settings  # noqa: E402
+from tests.fixtures.postgres import TEMPLATE_DB, PostgresServer, postgres_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        server.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+        migrate(server.url(TEMPLATE_DB))
+        dispose_engines()  # a template database must have no open connections
+        yield server
+
+
+@pytest.fixture
+def db_url(pg_server: PostgresServer) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test."""
+    name = pg_server.create_database(template=TEMPLATE_DB)
+    yield pg_server.url(name)
+
+
+@pytest.fixture
+def settings_env(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Environment for the product pointed at the test database and a temp data dir; settings re-read."""
+    env = {
+        "DATABASE_URL": db_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "STORAGE_URL": str(tmp_path / "data" / "documents"),
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "TASK_RETRY_BASE_SECONDS": "0.05",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()
