@@ -206,8 +206,27 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_receipt_document_receipt_id"), ["receipt_id"], unique=False)
 
+    op.create_table(
+        "processed_message",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("business_id", ID, nullable=False),
+        sa.Column("message_id", sa.String(length=255), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("processed_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["business_id"],
+            ["business.id"],
+            name=op.f("fk_processed_message_business_id_business"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_processed_message")),
+        sa.UniqueConstraint("business_id", "message_id", name=op.f("uq_processed_message_business_id")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("processed_message")
     with op.batch_alter_table("receipt_document", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_receipt_document_receipt_id"))
         batch_op.drop_index("ix_receipt_document_business_hash")

@@ -1,0 +1,280 @@
+"""The `receipts` command line: thin commands over the flows, queries and domain package (SPEC §8)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from receipt_sync.errors import ReceiptSyncError  # noqa: E402
+
+app = typer.Typer(help="Receipt Sync: find receipts and invoices in business mailboxes.", no_args_is_help=True)
+business_app = typer.Typer(help="Manage businesses.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(business_app, name="business")
+app.add_typer(token_app, name="token")
+console = Console(stderr=True)
+out = Console()
+
+BusinessOpt = Annotated[int, typer.Option("--business", help="The business id.")]
+
+
+def main() -> None:
+    """Entry point: domain errors become one readable line and exit status 1, never a traceback."""
+    try:
+        app()
+    except ReceiptSyncError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+
+
+@contextmanager
+def _session() -> Iterator[Any]:
+    from models.db import session_scope
+
+    with session_scope() as session:
+        yield session
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from models.db import migrate as run_migrations
+    from receipt_sync.settings import get_settings
+
+    run_migrations()
+    console.print(f"database migrated: {_safe_url(get_settings().resolved_database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@business_app.command("create")
+def business_create(name: Annotated[str, typer.Option("--name", help="The business's name.")]) -> None:
+    """Create a business and print its id."""
+    from models.queries.businesses import create_business
+
+    with _session() as session:
+        business_id = create_business(session, name).id
+    out.print(business_id)
+
+
+@token_app.command("create")
+def token_create(
+    business: Annotated[int | None, typer.Option("--business", help="The business the token acts for.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="An operator token (system_admin).")] = False,
+) -> None:
+    """Create an API token; it is printed once and stored only hashed."""
+    from models.queries.tokens import create_api_token
+
+    with _session() as session:
+        token = create_api_token(session, business, "system_admin" if admin else "member")
+    out.print(token)
+
+
+@app.command("connect-gmail")
+def connect_gmail(
+    business: BusinessOpt,
+    refresh_token: Annotated[
+        str | None, typer.Option("--refresh-token", envvar="GMAIL_REFRESH_TOKEN", help="A token obtained elsewhere.")
+    ] = None,
+    address: Annotated[str | None, typer.Option("--address", help="The mailbox address.")] = None,
+) -> None:
+    """Connect a Gmail mailbox: installed-app OAuth in a browser, or --refresh-token; stored encrypted."""
+    from deployments.gmail_connect import connect_gmail_mailbox
+
+    mailbox_id, mailbox_address = connect_gmail_mailbox(business, refresh_token, address)
+    console.print(f"connected {mailbox_address} to business {business} (mailbox {mailbox_id})")
+
+
+def _run_with_progress(business_id: int, label: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a flow in this process while a progress bar follows its sync run record."""
+    done = threading.Event()
+    result: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, transient=False,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task(label, total=100, detail="starting")
+        watcher = threading.Thread(target=_watch_run, args=(business_id, progress, bar, done), daemon=True)
+        watcher.start()
+        try:
+            result = run()
+        finally:
+            done.set()
+            watcher.join(timeout=2)
+        progress.update(bar, completed=100, detail=_detail(result))
+    return result
+
+
+def _detail(run: dict[str, Any]) -> str:
+    return (
+        f"{run.get('messages_scanned', 0)} scanned, {run.get('receipts_saved', 0)} saved, "
+        f"{run.get('duplicates_skipped', 0)} skipped, {run.get('errors', run.get('errors_count', 0))} errors"
+    )
+
+
+def _watch_run(business_id: int, progress: Progress, bar: Any, done: threading.Event) -> None:
+    from models.queries.sync_runs import latest_sync_run
+
+    while not done.wait(0.5):
+        try:
+            with _session() as session:
+                run = latest_sync_run(session, business_id)
+                if run is not None and run.status == "running":
+                    progress.update(bar, completed=run.percent, detail=_detail(run.__dict__))
+        except Exception:  # the bar is a courtesy; the flow's own result is what counts
+            continue
+
+
+def _sync_in_process(business_id: int, **params: Any) -> dict[str, Any]:
+    from prefect import tags
+
+    from flows.gmail_sync import gmail_sync
+
+    with tags(f"business:{business_id}", "gmail-sync"):
+        return gmail_sync(business_id=business_id, **params)
+
+
+@app.command("import-mbox")
+def import_mbox(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A Google Takeout .mbox file.")],
+    business: BusinessOpt,
+    max_messages: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
+) -> None:
+    """Sync a Google Takeout .mbox through the same flow as Gmail."""
+    from models.queries.mailboxes import connect_mailbox
+
+    with _session() as session:
+        connect_mailbox(session, business_id=business, provider="mbox", address=str(file.resolve()))
+    summary = _run_with_progress(
+        business, f"importing {file.name}", lambda: _sync_in_process(business, mode="full", max_messages=max_messages)
+    )
+    out.print_json(data=summary)
+
+
+@app.command()
+def sync(
+    business: BusinessOpt,
+    mode: Annotated[str, typer.Option(help="incremental | full | range")] = "incremental",
+    from_date: Annotated[str | None, typer.Option("--from-date", help="YYYY-MM-DD (range)")] = None,
+    to_date: Annotated[str | None, typer.Option("--to-date", help="YYYY-MM-DD (range)")] = None,
+    months_back: Annotated[int, typer.Option(help="How far back a full sync reaches.")] = 36,
+    max_messages: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
+    deployment: Annotated[bool, typer.Option("--deployment", help="Run through the Prefect deployment.")] = False,
+) -> None:
+    """Run a sync now: in this process, or queued on the deployment's work pool with --deployment."""
+    params = {
+        "mode": mode,
+        "from_date": date.fromisoformat(from_date) if from_date else None,
+        "to_date": date.fromisoformat(to_date) if to_date else None,
+        "months_back": months_back,
+        "max_messages": max_messages,
+    }
+    if deployment:
+        from deployments.sync_requests import request_sync
+
+        out.print_json(data=request_sync(business, params, trigger="cli"))
+        return
+    summary = _run_with_progress(business, f"syncing business {business}", lambda: _sync_in_process(business, **params))
+    out.print_json(data=summary)
+
+
+@app.command()
+def extract(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="An .eml or .pdf file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (a stable contract).")] = False,
+) -> None:
+    """Show whether one email or PDF is a receipt, the fields found, and why."""
+    from receipt_sync.extract import extract_file
+
+    result = extract_file(file).to_json()
+    if as_json:
+        out.print(json.dumps(result, ensure_ascii=False))
+        return
+    table = Table(show_header=False)
+    for key in ("is_receipt", "confidence", "vendor", "total", "currency", "date", "document_number"):
+        table.add_row(key, "—" if result[key] is None else str(result[key]))
+    out.print(table)
+    for reason in result["reasons"]:
+        out.print(f"  • {reason}")
+
+
+EXPORT_FIELDS = (
+    "id", "source_message_id", "received_at", "subject", "sender", "status", "is_receipt", "confidence",
+    "vendor", "total", "currency", "date", "document_number", "reasons",
+)  # fmt: skip
+
+
+@app.command()
+def export(
+    business: BusinessOpt,
+    fmt: Annotated[str, typer.Option("--format", help="csv | json")] = "csv",
+    since: Annotated[str | None, typer.Option(help="Only receipts dated on or after YYYY-MM-DD.")] = None,
+) -> None:
+    """Print the business's receipts for an accountant or a spreadsheet."""
+    from models.queries.export import export_rows
+
+    if fmt not in ("csv", "json"):
+        raise typer.BadParameter("--format must be csv or json")
+    with _session() as session:
+        rows = export_rows(session, business, date.fromisoformat(since) if since else None)
+    if fmt == "json":
+        out.print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "reasons": "; ".join(row["reasons"] or [])})
+
+
+@app.command()
+def demo(
+    messages: Annotated[int, typer.Option(help="How many sample messages to generate.")] = 400,
+    seed: Annotated[int, typer.Option(help="Seed of the sample mailbox.")] = 7,
+) -> None:
+    """The main job on the embedded default: generate a sample mailbox, sync it, print what was found."""
+    from deployments.demo import prepare_demo, score_demo
+
+    business_id, mbox_path, truth = prepare_demo(messages, seed)
+    console.print(f"sample mailbox: {mbox_path} ({messages} messages); business {business_id}")
+    summary = _run_with_progress(business_id, "syncing the sample mailbox", lambda: _sync_in_process(business_id, mode="full"))
+    score = score_demo(business_id, truth)
+    _print_demo(summary, score)
+
+
+def _print_demo(summary: dict[str, Any], score: dict[str, Any]) -> None:
+    table = Table(title="Receipts found (first 15)")
+    for column in ("vendor", "total", "currency", "date", "document number"):
+        table.add_column(column)
+    for row in score["sample"]:
+        table.add_row(*(str(v) if v is not None else "—" for v in row))
+    out.print(table)
+    out.print(
+        f"scanned {summary['messages_scanned']} messages in {summary['duration_seconds']} s: "
+        f"{summary['receipts_saved']} receipts saved, {summary['errors']} unreadable messages.\n"
+        f"against the generator's truth: {score['found']} of {score['expected']} receipts found, "
+        f"{score['missed']} missed, {score['false']} false; exact totals {score['exact_totals']}."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Sync run records: creating one under the database's one-active-run guard, progress, and the stale rule."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.base import utcnow
+from models.runs import ACTIVE_STATUSES, SyncRun
+from receipt_sync.errors import NotFoundError, SyncAlreadyRunning
+
+ERROR_MESSAGE_LIMIT = 2000
+
+
+def active_sync_run(session: Session, business_id: int) -> SyncRun | None:
+    return session.scalars(
+        select(SyncRun).where(SyncRun.business_id == business_id, SyncRun.status.in_(ACTIVE_STATUSES))
+    ).first()
+
+
+def create_sync_run(
+    session: Session,
+    *,
+    business_id: int,
+    mailbox_id: int | None,
+    mode: str,
+    trigger: str,
+    parameters: dict[str, Any],
+    rerun_of: SyncRun | None = None,
+) -> SyncRun:
+    """Insert a queued run; the partial unique index turns a concurrent second request into `SyncAlreadyRunning`.
+
+    The insert runs in a savepoint so the caller's transaction survives the refusal.
+    """
+    run = SyncRun(
+        business_id=business_id,
+        mailbox_id=mailbox_id,
+        mode=mode,
+        trigger=trigger,
+        parameters=parameters,
+        status="queued",
+        rerun_of_id=rerun_of.id if rerun_of else None,
+        checkpoint=dict(rerun_of.checkpoint) if rerun_of and rerun_of.checkpoint else None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        active = active_sync_run(session, business_id)
+        raise SyncAlreadyRunning(
+            f"a sync of business {business_id} is already {active.status if active else 'active'}",
+            run_id=active.id if active else None,
+        ) from None
+    return run
+
+
+def get_sync_run(session: Session, run_id: int, *, for_update: bool = False) -> SyncRun:
+    stmt = select(SyncRun).where(SyncRun.id == run_id)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    run = session.scalars(stmt).first()
+    if run is None:
+        raise NotFoundError(f"sync run {run_id} not found")
+    return run
+
+
+def mark_running(session: Session, run: SyncRun, flow_run_id: str | None) -> None:
+    now = utcnow()
+    run.status = "running"
+    run.started_at = run.started_at or now
+    run.heartbeat_at = now
+    run.error_message = None
+    if flow_run_id:
+        run.flow_run_id = flow_run_id
+
+
+def heartbeat(session: Session, run_id: int) -> None:
+    session.execute(update(SyncRun).where(SyncRun.id == run_id).values(heartbeat_at=utcnow()))
+
+
+def finish_run(session: Session, run: SyncRun, status: str, error_message: str | None = None) -> None:
+    run.status = status
+    run.finished_at = utcnow()
+    run.heartbeat_at = run.finished_at
+    if status == "completed":
+        run.percent = 100.0
+    if error_message is not None:
+        run.error_message = error_message[:ERROR_MESSAGE_LIMIT]
+
+
+def stale_reason(
+    run: SyncRun, *, stale_after: timedelta, time_limit: timedelta, now: datetime | None = None
+) -> str | None:
+    """Why an active run is stale (no heartbeat for `stale_after`, or older than `time_limit`), else None."""
+    if run.status not in ACTIVE_STATUSES:
+        return None
+    now = now or utcnow()
+    last_sign = run.heartbeat_at or run.created_at
+    if last_sign and now - last_sign > stale_after:
+        return f"no heartbeat for {int((now - last_sign).total_seconds())} s (worker lost?)"
+    started = run.started_at or run.created_at
+    if started and now - started > time_limit:
+        return f"ran longer than its time limit of {int(time_limit.total_seconds())} s"
+    return None
+
+
+def fail_if_stale(
+    session: Session, run: SyncRun, *, stale_after: timedelta, time_limit: timedelta
+) -> str | None:
+    """Fail `run` when it is stale; returns the reason (the caller cancels its Prefect flow run)."""
+    reason = stale_reason(run, stale_after=stale_after, time_limit=time_limit)
+    if reason:
+        finish_run(session, run, "failed", f"stale: {reason}")
+    return reason
+
+
+def latest_sync_run(session: Session, business_id: int) -> SyncRun | None:
+    return session.scalars(
+        select(SyncRun).where(SyncRun.business_id == business_id).order_by(SyncRun.id.desc())
+    ).first()

@@ -1,0 +1,100 @@
+"""Deciding where a sync starts: resume a checkpoint, read Gmail's history, or list the whole window.
+
+An unchanged mailbox is detected with one cheap `getProfile` call (its history id equals the stored one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from prefect import task
+
+from models.db import session_scope
+from models.queries.sync_runs import get_sync_run
+from receipt_sync.settings import get_settings
+from tasks.retry import backoff_delays, retry_transient_only
+from tasks.sources import mail_source
+from tasks.sync_pages import Cursor
+
+DAYS_PER_MONTH = 30.44
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    cursor: dict[str, Any] | None  # the first page to process; None: nothing to list
+    history_id: str | None  # the mailbox's incremental starting point once the run completes
+    note: str  # said in the run's log
+
+
+def sync_window(parameters: dict[str, Any], now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+    """`[after, before)` of a run: `range` is inclusive of both dates; otherwise the last `months_back` months."""
+    if parameters.get("mode") == "range":
+        start, end = parameters.get("from_date"), parameters.get("to_date")
+        after = datetime.combine(date.fromisoformat(start), time(), UTC) if start else None
+        before = datetime.combine(date.fromisoformat(end) + timedelta(days=1), time(), UTC) if end else None
+        return after, before
+    months = int(parameters.get("months_back") or 36)
+    return (now or datetime.now(UTC)) - timedelta(days=months * DAYS_PER_MONTH), None
+
+
+def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dict[str, Any]) -> Cursor:
+    after, before = sync_window(parameters)
+    return Cursor(
+        phase="full",
+        business_id=business_id,
+        mailbox_id=mailbox_id,
+        after=after.isoformat() if after else None,
+        before=before.isoformat() if before else None,
+        query=get_settings().gmail_receipt_query,
+        remaining=parameters.get("max_messages"),
+    )
+
+
+@task(
+    name="plan-sync",
+    retries=5,
+    retry_delay_seconds=backoff_delays,
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient_only,
+)
+def plan_sync(run_id: int, mailbox_checkpoint: dict[str, Any] | None, force_full: bool = False) -> SyncPlan:
+    """Choose the first page; the plan is saved as the run's checkpoint so a rerun resumes from it."""
+    with session_scope() as session:
+        run = get_sync_run(session, run_id)
+        business_id, mailbox_id, mode = run.business_id, run.mailbox_id or 0, run.mode
+        parameters, checkpoint = dict(run.parameters or {}), dict(run.checkpoint or {})
+    if "cursor" in checkpoint and not force_full:
+        return SyncPlan(checkpoint["cursor"], checkpoint.get("history_id"), "resuming from the run's checkpoint")
+    plan = _fresh_plan(run_id, business_id, mailbox_id, mode, parameters, mailbox_checkpoint, force_full)
+    with session_scope() as session:
+        run = get_sync_run(session, run_id)
+        run.checkpoint = {"cursor": plan.cursor, "history_id": plan.history_id}
+    return plan
+
+
+def _fresh_plan(
+    run_id: int,
+    business_id: int,
+    mailbox_id: int,
+    mode: str,
+    parameters: dict[str, Any],
+    mailbox_checkpoint: dict[str, Any] | None,
+    force_full: bool,
+) -> SyncPlan:
+    source = mail_source(mailbox_id, str(run_id))
+    full = _full_cursor(run_id, business_id, mailbox_id, {**parameters, "mode": mode})
+    stored = (mailbox_checkpoint or {}).get("history_id")
+    if mode == "range":
+        return SyncPlan(full.to_dict(), None, "range sync of the requested dates")
+    current = source.current_history_id()
+    if mode == "full" or force_full:
+        note = "history id expired: full sync of the window instead" if force_full else "full sync of the window"
+        return SyncPlan(full.to_dict(), current, note)
+    if not stored or current is None:
+        return SyncPlan(full.to_dict(), current, "no stored history id yet: full sync of the window")
+    if str(current) == str(stored):
+        return SyncPlan(None, stored, "mailbox unchanged since the last sync")
+    cursor = Cursor(phase="history", business_id=business_id, mailbox_id=mailbox_id, start_history_id=stored)
+    return SyncPlan(cursor.to_dict(), current, f"incremental sync from history id {stored}")

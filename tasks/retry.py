@@ -1,0 +1,33 @@
+"""Which failures a task retries (only those that can succeed on a second try), and how long it waits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from receipt_sync.errors import StorageError, TransientMailError
+from receipt_sync.settings import get_settings
+
+TRANSIENT = (TransientMailError, StorageError, OperationalError, TimeoutError, ConnectionError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError):
+        return bool(exc.connection_invalidated)
+    return isinstance(exc, TRANSIENT)
+
+
+def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect `retry_condition_fn`: retry transient errors; auth, malformed data and bugs fail at once."""
+    try:
+        state.result()
+    except BaseException as exc:
+        return is_transient(exc)
+    return False
+
+
+def backoff_delays(retries: int) -> list[float]:
+    """Exponential back-off from `TASK_RETRY_BASE_SECONDS` (read at run time, so tests can shorten it)."""
+    base = get_settings().task_retry_base_seconds
+    return [min(base * 2**attempt, 60.0) for attempt in range(retries)]

@@ -1,0 +1,165 @@
+"""Run-record tasks: opening (claiming) a sync run, keeping its heartbeat, and closing it.
+
+The sync run row is what the product UI reads, so it is written as the run goes and closed on every path:
+completed, failed (with a message a user can act on) or cancelled.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from prefect import task
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.db import session_scope
+from models.queries.mailboxes import mailbox_for_business, mark_needs_reauth, save_mailbox_checkpoint
+from models.queries.sync_runs import (
+    create_sync_run,
+    fail_if_stale,
+    finish_run,
+    get_sync_run,
+    heartbeat,
+    mark_running,
+)
+from models.runs import SyncRun
+from receipt_sync.errors import MailboxAuthError, SyncAlreadyRunning
+from receipt_sync.settings import get_settings
+
+
+@dataclass(frozen=True)
+class OpenedRun:
+    run_id: int
+    mailbox_id: int
+    checkpoint: dict[str, Any] | None
+    mailbox_checkpoint: dict[str, Any] | None
+
+
+def _claim(session: Session, run: SyncRun, flow_run_id: str | None) -> bool:
+    """Whether this flow run may work on `run`; stale runs of a lost worker are taken over."""
+    settings = get_settings()
+    if run.status == "completed":
+        return False
+    if run.status == "running" and run.flow_run_id not in (None, flow_run_id):
+        stale = fail_if_stale(
+            session,
+            run,
+            stale_after=timedelta(seconds=settings.sync_stale_after_seconds),
+            time_limit=timedelta(seconds=settings.sync_time_limit_seconds),
+        )
+        if not stale:
+            raise SyncAlreadyRunning(f"sync run {run.id} is running in flow run {run.flow_run_id}", run.id)
+    return True
+
+
+@task(name="open-sync-run")
+def open_sync_run(
+    business_id: int, mode: str, parameters: dict[str, Any], sync_run_id: int | None, flow_run_id: str | None
+) -> OpenedRun | None:
+    """Claim the queued run the API created, resume this flow run's own run (a Prefect retry), or create one.
+
+    Returns None when the run already completed (nothing to do).
+    """
+    with session_scope() as session:
+        run = _find_run(session, sync_run_id, flow_run_id)
+        mailbox = mailbox_for_business(session, business_id)
+        if mailbox.status == "needs_reauth":
+            raise MailboxAuthError(
+                f"the mailbox {mailbox.address} needs to be reconnected ({mailbox.status_reason or 'access revoked'})"
+            )
+        if run is None:
+            run = create_sync_run(
+                session,
+                business_id=business_id,
+                mailbox_id=mailbox.id,
+                mode=mode,
+                trigger="prefect" if flow_run_id else "cli",
+                parameters=parameters,
+            )
+        elif not _claim(session, run, flow_run_id):
+            return None
+        run.mailbox_id = mailbox.id
+        mark_running(session, run, flow_run_id)
+        session.flush()
+        return OpenedRun(run.id, mailbox.id, run.checkpoint, mailbox.sync_checkpoint)
+
+
+def _find_run(session: Session, sync_run_id: int | None, flow_run_id: str | None) -> SyncRun | None:
+    if sync_run_id is not None:
+        return get_sync_run(session, sync_run_id, for_update=True)
+    if flow_run_id:
+        return session.scalars(select(SyncRun).where(SyncRun.flow_run_id == flow_run_id)).first()
+    return None
+
+
+@task(name="complete-sync-run")
+def complete_sync_run(run_id: int, mailbox_checkpoint: dict[str, Any] | None) -> dict[str, Any]:
+    """Mark the run completed and move the mailbox's incremental starting point; returns its summary."""
+    with session_scope() as session:
+        run = get_sync_run(session, run_id)
+        finish_run(session, run, "completed")
+        if mailbox_checkpoint and run.mailbox_id:
+            save_mailbox_checkpoint(session, run.mailbox_id, mailbox_checkpoint)
+        return run_summary(run)
+
+
+def close_failed_sync_run(run_id: int, status: str, message: str) -> None:
+    """Record a failure or cancellation; an auth failure also flags the mailbox for reconnection."""
+    with session_scope() as session:
+        run = get_sync_run(session, run_id)
+        if run.status in ("completed", "failed", "cancelled"):
+            return
+        finish_run(session, run, status, message)
+
+
+def flag_mailbox_needs_reauth(mailbox_id: int, reason: str) -> None:
+    with session_scope() as session:
+        mark_needs_reauth(session, mailbox_id, reason)
+
+
+def run_summary(run: SyncRun) -> dict[str, Any]:
+    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
+    return {
+        "sync_run_id": run.id,
+        "status": run.status,
+        "mode": run.mode,
+        "pages_done": run.pages_done,
+        "messages_scanned": run.messages_scanned,
+        "receipts_saved": run.receipts_saved,
+        "duplicates_skipped": run.duplicates_skipped,
+        "errors": run.errors_count,
+        "duration_seconds": round(duration, 2) if duration is not None else None,
+    }
+
+
+def read_run_summary(run_id: int) -> dict[str, Any]:
+    with session_scope() as session:
+        return run_summary(get_sync_run(session, run_id))
+
+
+@contextmanager
+def keep_heartbeat(run_id: int, every_seconds: float | None = None) -> Iterator[None]:
+    """Beat the run's heartbeat from a thread, so a long page never looks like a dead worker."""
+    every = every_seconds or get_settings().sync_heartbeat_seconds
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                with session_scope() as session:
+                    heartbeat(session, run_id)
+            except Exception:  # a missed beat is retried on the next tick
+                continue
+
+    thread = threading.Thread(target=beat, name=f"sync-run-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,225 @@
+"""The unit of sync work: one page of a mailbox listing, fetched, analysed and stored in one transaction.
+
+A page is idempotent: the ledger of processed messages and ON CONFLICT inserts make a retried or rerun
+page store nothing twice. The run's counters and checkpoint are written in the same transaction as the
+page's receipts, so a checkpoint never points past work that was not committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from prefect import task
+
+from models.base import utcnow
+from models.db import session_scope
+from models.queries.ingest import already_processed, insert_receipt, record_processed
+from models.runs import SyncRun
+from receipt_sync.mail.base import FetchFailure, RawMessage
+from receipt_sync.pipeline import AnalysedMessage, MessageError, analyse_message
+from receipt_sync.settings import get_settings
+from receipt_sync.storage import Storage, content_hash, document_key, open_storage
+from tasks.retry import backoff_delays, retry_transient_only
+from tasks.sources import mail_source
+
+MESSAGE_ERRORS_KEPT = 200
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: a listing page token (`full`) or a history position (`history`)."""
+
+    phase: str  # "full" | "history"
+    business_id: int
+    mailbox_id: int
+    page_token: str | None = None
+    start_history_id: str | None = None
+    after: str | None = None
+    before: str | None = None
+    query: str | None = None
+    remaining: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cursor:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    next_cursor: dict[str, Any] | None
+    scanned: int
+    saved: int
+    duplicates: int
+    errors: int
+    history_id: str | None
+    percent: float
+
+
+def _list_ids(cursor: Cursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None]:
+    """(ids, next page token, size estimate, history id) for the cursor's page."""
+    source = mail_source(cursor.mailbox_id, str(run_id))
+    page_size = get_settings().gmail_page_size
+    if cursor.remaining is not None:
+        page_size = max(1, min(page_size, cursor.remaining))
+    if cursor.phase == "history":
+        page = source.list_history(start_history_id=cursor.start_history_id or "", page_token=cursor.page_token)
+        return page.message_ids, page.next_page_token, None, page.history_id
+    listing = source.list_messages(
+        page_token=cursor.page_token,
+        after=datetime.fromisoformat(cursor.after) if cursor.after else None,
+        before=datetime.fromisoformat(cursor.before) if cursor.before else None,
+        query=cursor.query,
+        page_size=page_size,
+    )
+    return listing.message_ids, listing.next_page_token, listing.result_size_estimate, None
+
+
+def _upload(storage: Storage, business_id: int, message: AnalysedMessage) -> list[dict[str, Any]]:
+    rows = []
+    for doc in message.documents:
+        digest = content_hash(doc.data)
+        key = document_key(business_id, digest)
+        storage.put(key, doc.data, doc.content_type)
+        rows.append(
+            {
+                "kind": doc.kind,
+                "filename": (doc.filename or None) and doc.filename[:500],
+                "content_type": doc.content_type[:200],
+                "content_hash": digest,
+                "storage_key": key,
+                "size_bytes": len(doc.data),
+            }
+        )
+    return rows
+
+
+def _receipt_values(cursor: Cursor, run_id: int, message: AnalysedMessage) -> dict[str, Any]:
+    ext, email = message.extraction, message.email
+    return {
+        "business_id": cursor.business_id,
+        "mailbox_id": cursor.mailbox_id,
+        "source_message_id": message.message_id,
+        "thread_id": message.thread_id,
+        "subject": email.subject[:2000] if email.subject else None,
+        "sender": email.sender[:500] if email.sender else None,
+        "received_at": message.received_at,
+        "vendor": ext.vendor[:300] if ext.vendor else None,
+        "total": ext.total,
+        "currency": ext.currency,
+        "receipt_date": ext.date,
+        "document_number": ext.document_number[:100] if ext.document_number else None,
+        "is_credit_note": ext.is_credit_note,
+        "confidence": ext.confidence,
+        "reasons": ext.reasons,
+        "status": "new",
+        "sync_run_id": run_id,
+    }
+
+
+def _analyse(fetched: list[RawMessage | FetchFailure]) -> list[AnalysedMessage | MessageError]:
+    limit = get_settings().max_attachment_bytes
+    results: list[AnalysedMessage | MessageError] = []
+    for item in fetched:
+        if isinstance(item, FetchFailure):
+            results.append(MessageError(item.id, f"could not fetch: {item.error}"))
+        else:
+            results.append(analyse_message(item, max_attachment_bytes=limit))
+    return results
+
+
+def _next_cursor(cursor: Cursor, next_token: str | None, listed: int) -> Cursor | None:
+    remaining = None if cursor.remaining is None else cursor.remaining - listed
+    if next_token is None or (remaining is not None and remaining <= 0):
+        return None
+    return replace(cursor, page_token=next_token, remaining=remaining)
+
+
+@task(
+    name="sync-page",
+    task_run_name="sync-page-{page_number}",
+    retries=5,
+    retry_delay_seconds=backoff_delays,
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient_only,
+)
+def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutcome:
+    """List one page, skip what is already processed, fetch and analyse the rest, store it all at once."""
+    cur = Cursor.from_dict(cursor)
+    ids, next_token, estimate, history_id = _list_ids(cur, run_id)
+    ids = list(dict.fromkeys(ids))[: cur.remaining] if cur.remaining is not None else list(dict.fromkeys(ids))
+    with session_scope() as session:
+        seen = already_processed(session, cur.business_id, ids)
+    fresh = [i for i in ids if i not in seen]
+    fetched = mail_source(cur.mailbox_id, str(run_id)).fetch_messages(fresh) if fresh else []
+    results = _analyse(fetched)
+    storage = open_storage()
+    uploads = {r.message_id: _upload(storage, cur.business_id, r) for r in results if _is_receipt(r)}
+    nxt = _next_cursor(cur, next_token, len(ids))
+    saved, conflicts = _store(cur, run_id, results, uploads)
+    errors = [r for r in results if isinstance(r, MessageError)]
+    counters = {"scanned": len(ids), "saved": saved, "duplicates": len(seen) + conflicts, "errors": len(errors)}
+    percent = _commit_progress(run_id, counters, errors, nxt, estimate)
+    return PageOutcome(
+        next_cursor=nxt.to_dict() if nxt else None,
+        scanned=len(ids),
+        saved=saved,
+        duplicates=counters["duplicates"],
+        errors=len(errors),
+        history_id=history_id,
+        percent=percent,
+    )
+
+
+def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
+    return isinstance(result, AnalysedMessage) and result.extraction.is_receipt
+
+
+def _store(
+    cur: Cursor, run_id: int, results: list[AnalysedMessage | MessageError], uploads: dict[str, list]
+) -> tuple[int, int]:
+    """Insert receipts and ledger rows in one transaction; returns (saved, already-stored conflicts)."""
+    saved = conflicts = 0
+    ledger: list[tuple[str, str, str | None]] = []
+    with session_scope() as session:
+        for result in results:
+            if isinstance(result, MessageError):
+                if not result.error.startswith("could not fetch"):
+                    ledger.append((result.message_id, "error", result.error[:1000]))
+                continue
+            if result.extraction.is_receipt:
+                inserted = insert_receipt(session, _receipt_values(cur, run_id, result), uploads[result.message_id])
+                saved += inserted is not None
+                conflicts += inserted is None
+                ledger.append((result.message_id, "receipt", None))
+            else:
+                ledger.append((result.message_id, "not_receipt", None))
+        record_processed(session, cur.business_id, ledger)
+    return saved, conflicts
+
+
+def _commit_progress(
+    run_id: int, counters: dict[str, int], errors: list[MessageError], nxt: Cursor | None, estimate: int | None
+) -> float:
+    with session_scope() as session:
+        run = session.get(SyncRun, run_id, with_for_update=session.get_bind().dialect.name == "postgresql")
+        assert run is not None
+        run.pages_done += 1
+        run.messages_scanned += counters["scanned"]
+        run.receipts_saved += counters["saved"]
+        run.duplicates_skipped += counters["duplicates"]
+        run.errors_count += counters["errors"]
+        if estimate and not run.messages_estimated:
+            run.messages_estimated = estimate
+        if errors:
+            kept = (run.message_errors or []) + [{"message_id": e.message_id, "error": e.error} for e in errors]
+            run.message_errors = kept[-MESSAGE_ERRORS_KEPT:]
+        run.checkpoint = {**(run.checkpoint or {}), "cursor": nxt.to_dict() if nxt else None}
+        if run.messages_estimated:
+            run.percent = min(99.0, round(100.0 * run.messages_scanned / run.messages_estimated, 1))
+        run.heartbeat_at = utcnow()
+        return run.percent
