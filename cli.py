@@ -15,12 +15,12 @@ from typing import Annotated, Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from receipt_sync.errors import ReceiptSyncError  # noqa: E402
+from receipt_sync.errors import ReceiptSyncError
 
 app = typer.Typer(help="Receipt Sync: find receipts and invoices in business mailboxes.", no_args_is_help=True)
 business_app = typer.Typer(help="Manage businesses.", no_args_is_help=True)
@@ -256,7 +256,9 @@ def demo(
 
     business_id, mbox_path, truth = prepare_demo(messages, seed)
     console.print(f"sample mailbox: {mbox_path} ({messages} messages); business {business_id}")
-    summary = _run_with_progress(business_id, "syncing the sample mailbox", lambda: _sync_in_process(business_id, mode="full"))
+    summary = _run_with_progress(
+        business_id, "syncing the sample mailbox", lambda: _sync_in_process(business_id, mode="full")
+    )
     score = score_demo(business_id, truth)
     _print_demo(summary, score)
 
@@ -272,8 +274,46 @@ def _print_demo(summary: dict[str, Any], score: dict[str, Any]) -> None:
         f"scanned {summary['messages_scanned']} messages in {summary['duration_seconds']} s: "
         f"{summary['receipts_saved']} receipts saved, {summary['errors']} unreadable messages.\n"
         f"against the generator's truth: {score['found']} of {score['expected']} receipts found, "
-        f"{score['missed']} missed, {score['false']} false; exact totals {score['exact_totals']}."
+        f"{score['missed']} missed, {score['false']} false; exact totals {score['exact_totals']}; "
+        f"{score['malformed_kept']} readable parts of malformed messages kept."
     )
+
+
+@app.command()
+def up(
+    api_port: Annotated[int, typer.Option("--api-port", help="Port of the API.")] = 8000,
+    prefect_port: Annotated[int, typer.Option("--prefect-port", help="Port of the Prefect server and UI.")] = 4200,
+) -> None:
+    """Local all-in-one: Prefect server + UI, the deployments, a worker and the API; Ctrl-C stops all of it."""
+    from deployments.up import UpConfig, run_up
+    from receipt_sync.settings import get_settings
+
+    config = UpConfig(api_port=api_port, prefect_port=prefect_port, data_dir=get_settings().data_dir.resolve())
+    raise typer.Exit(run_up(config, say=typer.echo))
+
+
+@app.command()
+def deploy() -> None:
+    """Register the work pool, deployments (prefect.yaml), automations and concurrency limits on PREFECT_API_URL."""
+    from deployments.deploy import deploy_all
+    from receipt_sync.settings import get_settings
+
+    settings = get_settings()
+    report = deploy_all(settings, interval_minutes=settings.incremental_sync_interval_minutes)
+    for line in [*report.deployments, *report.automations, *report.limits, *report.notes]:
+        typer.echo(line)
+
+
+@app.command()
+def doctor() -> None:
+    """Check database, Prefect, deployments, workers, limits and storage; say what to do about each failure."""
+    from deployments.doctor import healthy, render, run_checks
+
+    results = run_checks()
+    for line in render(results):
+        typer.echo(line)
+    if not healthy(results):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.concurrency.sync import concurrency
 
 
@@ -24,6 +25,16 @@ def ensure_business_limit(kind: str, business_id: int) -> str:
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, limit=1)
     return name
+
+
+def free_dead_holders_slot(kind: str, business_id: int) -> None:
+    """Free the slot of a holder our database proved dead (a stale run), without waiting for its lease.
+
+    Only called after the business's stale run was failed: the database guard still keeps one run at a time.
+    """
+    name = ensure_business_limit(kind, business_id)
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
 
 
 @contextmanager

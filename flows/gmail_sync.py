@@ -17,8 +17,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
-from flows.business_slot import business_slot
-from receipt_sync.errors import HistoryExpiredError, MailboxAuthError, SyncAlreadyRunning
+from flows.business_slot import business_slot, free_dead_holders_slot
+from receipt_sync.errors import DeletionAlreadyRunning, HistoryExpiredError, MailboxAuthError, SyncAlreadyRunning
+from receipt_sync.settings import get_settings
 from tasks.planning import SyncPlan, plan_sync
 from tasks.runs import (
     OpenedRun,
@@ -102,7 +103,7 @@ def gmail_sync(
     flow_run_id = str(flow_run.id) if flow_run.id else None
     try:
         run = open_sync_run(business_id, mode, parameters, sync_run_id, flow_run_id)
-    except (MailboxAuthError, SyncAlreadyRunning) as exc:
+    except (MailboxAuthError, SyncAlreadyRunning, DeletionAlreadyRunning) as exc:
         logger.error("JOB_FAIL business=%s mode=%s where=open-run error=%s", business_id, mode, exc)
         raise
     if run is None:
@@ -114,8 +115,11 @@ def gmail_sync(
         business_id, mode, window, max_messages, run.run_id, flow_run_id,
     )  # fmt: skip
     started = time.monotonic()
+    if run.took_over_stale_run:
+        logger.warning("took over a stale run of business %s: freeing its concurrency slot", business_id)
+        free_dead_holders_slot("sync", business_id)
     try:
-        with business_slot("sync", business_id), keep_heartbeat(run.run_id):
+        with business_slot("sync", business_id, **_slot_settings()), keep_heartbeat(run.run_id):
             summary = _sync(run, logger)
     except BaseException as exc:
         _record_failure(run, exc, logger)
@@ -129,6 +133,11 @@ def gmail_sync(
         summary["receipts_saved"], summary["duplicates_skipped"], summary["errors"],
     )  # fmt: skip
     return summary
+
+
+def _slot_settings() -> dict[str, float]:
+    settings = get_settings()
+    return {"timeout_seconds": settings.sync_slot_timeout_seconds, "lease_seconds": settings.sync_slot_lease_seconds}
 
 
 def _record_failure(run: OpenedRun, exc: BaseException, logger: Any) -> None:

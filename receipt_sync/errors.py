@@ -67,3 +67,57 @@ class StorageError(ReceiptSyncError):
 
 class DecryptionError(ReceiptSyncError):
     code = "decryption_error"
+
+
+class InvalidRequest(ReceiptSyncError):
+    """The caller asked for something malformed that validation of single fields cannot catch."""
+
+    code = "invalid_request"
+
+
+class AuthenticationRequired(ReceiptSyncError):
+    code = "unauthorized"
+
+
+class PermissionDenied(ReceiptSyncError):
+    code = "forbidden"
+
+
+class RunStateConflict(ReceiptSyncError):
+    """The run is not in a state that allows the action (rerun a running run, cancel a finished one)."""
+
+    code = "run_state_conflict"
+
+
+class OrchestratorUnavailable(ReceiptSyncError):
+    """Prefect cannot take the work now; `action` tells the operator what to start or fix."""
+
+    code = "prefect_unavailable"
+
+    def __init__(self, message: str, action: str) -> None:
+        super().__init__(message)
+        self.action = action
+
+
+class NoWorkerAvailable(OrchestratorUnavailable):
+    code = "no_worker"
+
+
+class DeploymentMissing(OrchestratorUnavailable):
+    code = "deployment_missing"
+
+
+class DeletionAlreadyRunning(ReceiptSyncError):
+    """A deletion of this business is queued, running or paused: deletions of one business never overlap."""
+
+    code = "deletion_already_running"
+
+    def __init__(self, message: str, run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class StorageUnavailable(StorageError):
+    """Object storage refused every key of a batch on every attempt: an outage, not a per-document failure."""
+
+    code = "storage_unavailable"

@@ -49,10 +49,39 @@ class Settings(BaseSettings):
     sync_stale_after_seconds: float = Field(default=180.0, gt=0)
     sync_time_limit_seconds: float = Field(default=6 * 3600.0, gt=0)
     task_retry_base_seconds: float = Field(default=2.0, ge=0)
+    sync_slot_lease_seconds: float = Field(default=60.0, ge=60)  # Prefect refuses leases under 60 s
+    sync_slot_timeout_seconds: float = Field(default=600.0, gt=0)
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     mbox_page_size: int = Field(default=200, gt=0)
+    # Receipt deletion: batch size, and back-off for transient storage/database failures (2 s doubling to 30 s).
+    deletion_batch_size: int = Field(default=1000, gt=0, le=10000)
+    deletion_retry_base_seconds: float = Field(default=2.0, ge=0)
+    deletion_storage_attempts: int = Field(default=4, gt=0)
+    deletion_task_retries: int = Field(default=5, ge=0)
+    deletion_deployment: str = "receipt-deletion/receipt-deletion"
 
-    @field_validator("database_url", "storage_url", "s3_endpoint_url", mode="before")
+    # Prefect, as the API sees it (PREFECT_API_URL is Prefect's own variable, read here too).
+    prefect_api_url: str | None = None
+    prefect_ui_url: str | None = None
+    prefect_work_pool: str = "receipts"
+    prefect_api_timeout_seconds: float = Field(default=3.0, gt=0)
+    sync_deployment: str = "gmail-sync/gmail-sync"
+    # Production topology (deployments/): the schedule of incremental syncs (unset: prefect.yaml's 15 minutes)
+    # and where alerts go (a Prefect notification block `<type-slug>/<name>`; a webhook block from the URL).
+    incremental_sync_interval_minutes: float | None = Field(default=None, gt=0)
+    alert_notification_block: str = "custom-webhook/receipts-alerts"
+    alert_webhook_url: str | None = None
+
+    @field_validator(
+        "database_url",
+        "storage_url",
+        "s3_endpoint_url",
+        "prefect_api_url",
+        "prefect_ui_url",
+        "alert_webhook_url",
+        "incremental_sync_interval_minutes",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

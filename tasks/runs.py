@@ -18,8 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import session_scope
+from models.queries.deletions import active_deletion_run
 from models.queries.mailboxes import mailbox_for_business, mark_needs_reauth, save_mailbox_checkpoint
 from models.queries.sync_runs import (
+    active_sync_run,
     create_sync_run,
     fail_if_stale,
     finish_run,
@@ -28,7 +30,7 @@ from models.queries.sync_runs import (
     mark_running,
 )
 from models.runs import SyncRun
-from receipt_sync.errors import MailboxAuthError, SyncAlreadyRunning
+from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, SyncAlreadyRunning
 from receipt_sync.settings import get_settings
 
 
@@ -38,6 +40,7 @@ class OpenedRun:
     mailbox_id: int
     checkpoint: dict[str, Any] | None
     mailbox_checkpoint: dict[str, Any] | None
+    took_over_stale_run: bool = False
 
 
 def _claim(session: Session, run: SyncRun, flow_run_id: str | None) -> bool:
@@ -67,12 +70,15 @@ def open_sync_run(
     """
     with session_scope() as session:
         run = _find_run(session, sync_run_id, flow_run_id)
+        _refuse_during_deletion(session, business_id)
         mailbox = mailbox_for_business(session, business_id)
         if mailbox.status == "needs_reauth":
             raise MailboxAuthError(
                 f"the mailbox {mailbox.address} needs to be reconnected ({mailbox.status_reason or 'access revoked'})"
             )
+        stale = None
         if run is None:
+            stale = _take_over_stale(session, business_id)
             run = create_sync_run(
                 session,
                 business_id=business_id,
@@ -80,13 +86,40 @@ def open_sync_run(
                 mode=mode,
                 trigger="prefect" if flow_run_id else "cli",
                 parameters=parameters,
+                rerun_of=stale if stale is not None and stale.mode == mode else None,
             )
         elif not _claim(session, run, flow_run_id):
             return None
         run.mailbox_id = mailbox.id
         mark_running(session, run, flow_run_id)
         session.flush()
-        return OpenedRun(run.id, mailbox.id, run.checkpoint, mailbox.sync_checkpoint)
+        return OpenedRun(run.id, mailbox.id, run.checkpoint, mailbox.sync_checkpoint, stale is not None)
+
+
+def _refuse_during_deletion(session: Session, business_id: int) -> None:
+    """A sync and a deletion of one business must not interleave."""
+    deletion = active_deletion_run(session, business_id)
+    if deletion is not None:
+        raise DeletionAlreadyRunning(
+            f"deletion run {deletion.id} of business {business_id} is {deletion.status}: sync after it ends",
+            deletion.id,
+        )
+
+
+def _take_over_stale(session: Session, business_id: int) -> SyncRun | None:
+    """Fail the business's stale active run (a lost worker) and return it, so its checkpoint can be resumed."""
+    settings = get_settings()
+    active = active_sync_run(session, business_id)
+    if active is None:
+        return None
+    stale = fail_if_stale(
+        session,
+        active,
+        stale_after=timedelta(seconds=settings.sync_stale_after_seconds),
+        time_limit=timedelta(seconds=settings.sync_time_limit_seconds),
+    )
+    session.flush()
+    return active if stale else None
 
 
 def _find_run(session: Session, sync_run_id: int | None, flow_run_id: str | None) -> SyncRun | None:

@@ -13,9 +13,9 @@ from cryptography.fernet import Fernet
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 
-from models.db import dispose_engines, migrate  # noqa: E402
-from receipt_sync.settings import get_settings  # noqa: E402
-from tests.fixtures.postgres import TEMPLATE_DB, PostgresServer, postgres_server  # noqa: E402
+from models.db import dispose_engines, migrate
+from receipt_sync.settings import get_settings
+from tests.fixtures.postgres import TEMPLATE_DB, PostgresServer, postgres_server
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +35,7 @@ def db_url(pg_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings_env(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, str]]:
+def settings_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Environment for the product pointed at the test database and a temp data dir; settings re-read."""
     env = {
         "DATABASE_URL": db_url,
@@ -72,3 +70,12 @@ def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + "-bkt"
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url() -> Iterator[str]:
+    """A Prefect test server for the session; runs are filtered by our own ids, not isolated."""
+    from tests.fixtures.prefect import prefect_harness
+
+    with prefect_harness() as url:
+        yield url

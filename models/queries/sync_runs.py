@@ -109,9 +109,7 @@ def stale_reason(
     return None
 
 
-def fail_if_stale(
-    session: Session, run: SyncRun, *, stale_after: timedelta, time_limit: timedelta
-) -> str | None:
+def fail_if_stale(session: Session, run: SyncRun, *, stale_after: timedelta, time_limit: timedelta) -> str | None:
     """Fail `run` when it is stale; returns the reason (the caller cancels its Prefect flow run)."""
     reason = stale_reason(run, stale_after=stale_after, time_limit=time_limit)
     if reason:

@@ -67,9 +67,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailbox_connection")),
-        sa.UniqueConstraint(
-            "business_id", "provider", "address", name=op.f("uq_mailbox_connection_business_id")
-        ),
+        sa.UniqueConstraint("business_id", "provider", "address", name=op.f("uq_mailbox_connection_business_id")),
     )
     with op.batch_alter_table("mailbox_connection", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_mailbox_connection_business_id"), ["business_id"], unique=False)
@@ -111,9 +109,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("receipt", schema=None) as batch_op:
         batch_op.create_index("ix_receipt_business_date", ["business_id", "receipt_date", "id"], unique=False)
-        batch_op.create_index(
-            "ix_receipt_business_received", ["business_id", "received_at", "id"], unique=False
-        )
+        batch_op.create_index("ix_receipt_business_received", ["business_id", "received_at", "id"], unique=False)
         batch_op.create_index("ix_receipt_business_status", ["business_id", "status", "id"], unique=False)
 
     op.create_table(
@@ -201,9 +197,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("receipt_id", "content_hash", name=op.f("uq_receipt_document_receipt_id")),
     )
     with op.batch_alter_table("receipt_document", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_receipt_document_business_hash", ["business_id", "content_hash"], unique=False
-        )
+        batch_op.create_index("ix_receipt_document_business_hash", ["business_id", "content_hash"], unique=False)
         batch_op.create_index(batch_op.f("ix_receipt_document_receipt_id"), ["receipt_id"], unique=False)
 
     op.create_table(

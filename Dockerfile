@@ -1,0 +1,28 @@
+# One image for the worker, the API, the one-shot migrate/deploy jobs and the Prefect server itself, so every
+# process runs the same pinned Prefect, SQLAlchemy and flow code. The worker runs flows from /app (the
+# deployments' working directory, recorded by `prefect deploy` run from here).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PREFECT_HOME=/home/receipts/.prefect \
+    DATA_DIR=/home/receipts/data
+
+WORKDIR /app
+
+# Dependencies first (cached while only the code changes): install the project's requirements from
+# pyproject.toml with a stub package, then the real code.
+COPY pyproject.toml README.md ./
+RUN mkdir -p receipt_sync && touch receipt_sync/__init__.py cli.py \
+    && pip install . && pip uninstall -y receipt-sync && rm -rf receipt_sync cli.py build *.egg-info
+
+COPY . .
+RUN pip install --no-deps -e . \
+    && useradd --create-home --uid 10001 receipts \
+    && chown -R receipts:receipts /app
+
+USER receipts
+EXPOSE 8000 4200
+CMD ["receipts", "--help"]

@@ -1,0 +1,22 @@
+"""Documented error responses, so the OpenAPI document says what the API really answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.schemas import ErrorBody
+
+_E: dict[str, Any] = {"model": ErrorBody}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {**_E, "description": "Bad parameters"},
+    401: {**_E, "description": "Missing or invalid token"},
+    404: {**_E, "description": "Not found (or another business's)"},
+    422: {**_E, "description": "Validation error"},
+}
+SYNC_TRIGGER_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {**_E, "description": "A sync of this business is already active (body has its progress)"},
+    503: {**_E, "description": "No worker polls the work pool, or Prefect is unreachable (see `action`)"},
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {**_E, "description": "Not allowed in the run's state"}}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: {**_E, "description": "Prefect or storage unreachable"}}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {**_E, "description": "Needs system_admin or the key"}}

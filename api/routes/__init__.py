@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area; `api.app.ROUTERS` lists them in registration order."""

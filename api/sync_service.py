@@ -1,0 +1,213 @@
+"""Triggering, reporting, rerunning and cancelling syncs: the run record in our database plus Prefect's view.
+
+A trigger inserts the queued run (the partial unique index is the atomic one-active-run guard), creates the
+flow run through the deployment, stores its id and commits — all in one transaction, so a refused trigger
+(Prefect unreachable, no worker) leaves no row behind and concurrent requests wait on the index, then 409.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from deployments import prefect_api
+from deployments.prefect_api import FlowRunState
+from models.mailbox import MailboxConnection
+from models.queries.sync_runs import (
+    active_sync_run,
+    create_sync_run,
+    fail_if_stale,
+    finish_run,
+    stale_reason,
+)
+from models.runs import ACTIVE_STATUSES, SyncRun
+from receipt_sync.errors import (
+    MailboxAuthError,
+    MailboxNotConnected,
+    OrchestratorUnavailable,
+    RunStateConflict,
+    SyncAlreadyRunning,
+)
+from receipt_sync.settings import Settings
+
+ERROR_PREVIEW = 500
+RERUNNABLE = ("failed", "cancelled")
+
+
+@dataclass
+class RunView:
+    """A run record with what Prefect says about it, ready to serialize."""
+
+    run: SyncRun
+    prefect_state: FlowRunState | None
+    prefect_error: str | None
+    stale_reason: str | None
+    ui_url: str | None
+
+
+def _thresholds(settings: Settings) -> dict[str, timedelta]:
+    return {
+        "stale_after": timedelta(seconds=settings.sync_stale_after_seconds),
+        "time_limit": timedelta(seconds=settings.sync_time_limit_seconds),
+    }
+
+
+def _read_state(settings: Settings, run: SyncRun) -> tuple[FlowRunState | None, str | None]:
+    if not run.flow_run_id:
+        return None, None
+    try:
+        return prefect_api.read_flow_run_state(settings, run.flow_run_id), None
+    except OrchestratorUnavailable as exc:
+        return None, str(exc)
+
+
+def reconcile(session: Session, settings: Settings, run: SyncRun) -> RunView:
+    """Report `run` with its Prefect state; a run Prefect ended (Crashed/Failed/Cancelled) is never 'running'."""
+    state, error = _read_state(settings, run)
+    if run.status in ACTIVE_STATUSES and state and state.type in ("CRASHED", "FAILED", "CANCELLED"):
+        status = "cancelled" if state.type == "CANCELLED" else "failed"
+        detail = f": {state.message}" if state.message else ""
+        finish_run(session, run, status, f"Prefect marked the flow run {state.name}{detail}")
+        session.flush()
+    reason = stale_reason(run, **_thresholds(settings))
+    return RunView(run, state, error, reason, prefect_api.flow_run_ui_url(settings, run.flow_run_id))
+
+
+def _cancel_quietly(settings: Settings, flow_run_id: str | None) -> None:
+    """Best effort: the run record is already failed; Prefect being down must not block the business."""
+    if flow_run_id:
+        with contextlib.suppress(OrchestratorUnavailable):
+            prefect_api.cancel_flow_run(settings, flow_run_id)
+
+
+def clear_dead_run(session: Session, settings: Settings, business_id: int) -> None:
+    """Fail the business's active run if Prefect ended it or it went stale, and cancel its flow run."""
+    active = active_sync_run(session, business_id)
+    if active is None:
+        return
+    reconcile(session, settings, active)
+    if active.status in ACTIVE_STATUSES and fail_if_stale(session, active, **_thresholds(settings)):
+        _cancel_quietly(settings, active.flow_run_id)
+    session.commit()
+
+
+def _require_mailbox(session: Session, business_id: int) -> int:
+    """The business's active mailbox id; refuse a sync that could only fail (none, or needs reconnecting)."""
+    rows = session.execute(
+        select(MailboxConnection.id, MailboxConnection.status)
+        .where(MailboxConnection.business_id == business_id)
+        .order_by(MailboxConnection.id)
+    ).all()
+    statuses = {status: mailbox_id for mailbox_id, status in reversed(rows)}
+    if "active" in statuses:
+        return statuses["active"]
+    if "needs_reauth" in statuses:
+        raise MailboxAuthError("the mailbox must be reconnected before it can sync (connect-gmail)")
+    raise MailboxNotConnected(f"business {business_id} has no connected mailbox")
+
+
+def already_running(session: Session, business_id: int, exc: SyncAlreadyRunning | None = None) -> Exception:
+    """A 409 that carries the active run's progress, so the UI can show it instead of an error."""
+    active = active_sync_run(session, business_id)
+    err = exc or SyncAlreadyRunning(
+        f"a sync of business {business_id} is already {active.status if active else 'active'}",
+        run_id=active.id if active else None,
+    )
+    err.details = {"run": progress(active)} if active else {}  # type: ignore[attr-defined]
+    return err
+
+
+def progress(run: SyncRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "status": run.status,
+        "percent": run.percent,
+        "pages_done": run.pages_done,
+        "messages_scanned": run.messages_scanned,
+        "receipts_saved": run.receipts_saved,
+        "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
+        "flow_run_id": run.flow_run_id,
+    }
+
+
+def request_sync(
+    session: Session,
+    settings: Settings,
+    *,
+    business_id: int,
+    parameters: dict[str, Any],
+    trigger: str = "api",
+    rerun_of: SyncRun | None = None,
+) -> SyncRun:
+    """Create the queued run and its Prefect flow run, or refuse (409 / 503) leaving nothing behind."""
+    mailbox_id = _require_mailbox(session, business_id)
+    clear_dead_run(session, settings, business_id)
+    if active_sync_run(session, business_id) is not None:
+        raise already_running(session, business_id)
+    try:
+        run = create_sync_run(
+            session,
+            business_id=business_id,
+            mailbox_id=mailbox_id,
+            mode=parameters["mode"],
+            trigger=trigger,
+            parameters=parameters,
+            rerun_of=rerun_of,
+        )
+    except SyncAlreadyRunning as exc:
+        raise already_running(session, business_id, exc) from None
+    _start_flow_run(session, settings, run)
+    return run
+
+
+def _start_flow_run(session: Session, settings: Settings, run: SyncRun) -> None:
+    """Trigger the deployment for `run` and commit; on any failure the uncommitted row is rolled back."""
+    mode = run.mode
+    try:
+        triggered = prefect_api.trigger_deployment(
+            settings,
+            settings.sync_deployment,
+            parameters={**(run.parameters or {}), "business_id": run.business_id, "sync_run_id": run.id},
+            name=f"gmail-sync/business-{run.business_id}/{mode}",
+            tags=[f"business:{run.business_id}", "gmail-sync", *(["rerun"] if run.rerun_of_id else [])],
+        )
+        run.flow_run_id = triggered.flow_run_id
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def rerun(session: Session, settings: Settings, old: SyncRun) -> SyncRun:
+    """A new run of a failed/cancelled one with its parameters and checkpoint (so it resumes)."""
+    if old.status not in RERUNNABLE:
+        raise RunStateConflict(f"only failed or cancelled runs can be rerun; run {old.id} is {old.status}")
+    parameters = dict(old.parameters or {"mode": old.mode})
+    parameters.setdefault("mode", old.mode)
+    return request_sync(
+        session, settings, business_id=old.business_id, parameters=parameters, trigger="rerun", rerun_of=old
+    )
+
+
+def cancel(session: Session, settings: Settings, run: SyncRun) -> SyncRun:
+    """Ask Prefect to cancel the flow run, then mark the record cancelled (503 if Prefect cannot be asked)."""
+    if run.status not in ACTIVE_STATUSES:
+        raise RunStateConflict(f"run {run.id} is already {run.status}")
+    if run.flow_run_id:
+        prefect_api.cancel_flow_run(settings, run.flow_run_id)
+    finish_run(session, run, "cancelled", "cancelled through the API")
+    session.flush()
+    return run
+
+
+def error_preview(message: str | None) -> str | None:
+    return message[:ERROR_PREVIEW] if message else None
+
+
+def stale_reason_for(settings: Settings, run: SyncRun) -> str | None:
+    return stale_reason(run, **_thresholds(settings))

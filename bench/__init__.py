@@ -1,0 +1,1 @@
+"""Benchmarks and quality measurements; run as modules (`python -m bench.extraction_eval`)."""

@@ -1,0 +1,123 @@
+"""`receipts deploy`: everything a Prefect server needs to run Receipt Sync, idempotently.
+
+1. the `process` work pool the deployments name (prefect deploy only warns when it is missing);
+2. `prefect --no-prompt deploy --all` from prefect.yaml (the one place deployments are defined), run as a
+   subprocess from the project root so it records that directory as the flows' working directory;
+3. the incremental-syncs schedule, when INCREMENTAL_SYNC_INTERVAL_MINUTES differs from prefect.yaml's;
+4. the per-business concurrency limits for businesses with a mailbox (flows also create them lazily);
+5. the automations: the zombie-run remedy and the alerts (deployments/automations.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.schedules import IntervalSchedule
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from sqlalchemy import select
+
+from deployments import automations, prefect_api
+from flows.business_slot import business_limit_name
+from models.db import session_scope
+from models.mailbox import MailboxConnection
+from receipt_sync.errors import ConfigurationError
+from receipt_sync.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEPLOYMENTS = ("gmail-sync/gmail-sync", "receipt-deletion/receipt-deletion", "incremental-syncs/incremental-syncs")
+SCHEDULED_DEPLOYMENT = "incremental-syncs/incremental-syncs"
+
+
+@dataclass
+class DeployReport:
+    deployments: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
+    automations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def prefect_executable() -> str:
+    """The `prefect` next to this interpreter (the virtualenv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "prefect"
+    return str(beside) if beside.exists() else "prefect"
+
+
+def ensure_work_pool(client: SyncPrefectClient, name: str) -> bool:
+    """Create the `process` pool if missing; True when it was created."""
+    try:
+        client.read_work_pool(name)
+        return False
+    except ObjectNotFound:
+        pass
+    try:
+        client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+    except ObjectAlreadyExists:
+        return False
+    return True
+
+
+def run_prefect_deploy(settings: Settings, project_dir: Path = PROJECT_ROOT, timeout: float = 180) -> str:
+    """`prefect --no-prompt deploy --all` against settings.prefect_api_url; returns its output, raises on failure."""
+    env = {**os.environ, "PREFECT_API_URL": str(settings.prefect_api_url), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    cmd = [prefect_executable(), "--no-prompt", "deploy", "--all"]
+    done = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise ConfigurationError(f"prefect deploy --all failed (exit {done.returncode}):\n{output[-3000:]}")
+    return output
+
+
+def apply_schedule_interval(client: SyncPrefectClient, minutes: float | None) -> str | None:
+    """Set the incremental-syncs interval to `minutes` (None keeps prefect.yaml's)."""
+    if minutes is None:
+        return None
+    deployment = client.read_deployment_by_name(SCHEDULED_DEPLOYMENT)
+    interval = IntervalSchedule(interval=timedelta(minutes=minutes))
+    schedules = client.read_deployment_schedules(deployment.id)
+    for schedule in schedules:
+        client.update_deployment_schedule(deployment.id, schedule.id, schedule=interval)
+    if not schedules:
+        client.create_deployment_schedules(deployment.id, [(interval, True)])
+    return f"incremental-syncs every {minutes:g} minutes"
+
+
+def businesses_with_mailboxes() -> list[int]:
+    with session_scope() as session:
+        rows = session.scalars(
+            select(MailboxConnection.business_id).where(MailboxConnection.status != "disconnected").distinct()
+        )
+        return sorted(rows)
+
+
+def ensure_business_limits(client: SyncPrefectClient, business_ids: list[int]) -> list[str]:
+    """One slot per business for syncs (`sync-business-<id>`), as the gmail-sync flow expects."""
+    names = [business_limit_name("sync", b) for b in business_ids]
+    for name in names:
+        client.upsert_global_concurrency_limit_by_name(name, limit=1)
+    return names
+
+
+def deploy_all(
+    settings: Settings, project_dir: Path = PROJECT_ROOT, *, interval_minutes: float | None = None
+) -> DeployReport:
+    """Register everything on the Prefect server at `settings.prefect_api_url` (safe to run again)."""
+    report = DeployReport()
+    with prefect_api.prefect_client(settings) as client:
+        if ensure_work_pool(client, settings.prefect_work_pool):
+            report.notes.append(f"created work pool {settings.prefect_work_pool!r} (process)")
+    run_prefect_deploy(settings, project_dir)
+    report.deployments = list(DEPLOYMENTS)
+    with prefect_api.prefect_client(settings) as client:
+        if note := apply_schedule_interval(client, interval_minutes):
+            report.notes.append(note)
+        report.limits = ensure_business_limits(client, businesses_with_mailboxes())
+        installed = automations.install_automations(client, settings)
+    report.automations, report.notes = installed.names, report.notes + installed.notes
+    return report

@@ -1,0 +1,188 @@
+"""`receipts doctor`: check a rollout the way an operator would, and say what to do about each failure.
+
+Checks, in order: settings valid, database reachable and at the Alembic head, Prefect API reachable, the
+deployments registered, an online worker on the work pool, the per-business concurrency limits, object
+storage writable. A check that depends on an earlier failed one is reported as skipped, not as a second
+failure. Any failure makes the exit status non-zero.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+
+from receipt_sync.errors import ReceiptSyncError
+from receipt_sync.settings import Settings, load_settings
+
+OK, FAILED, SKIPPED = "ok", "FAILED", "skipped"
+_MIGRATIONS = Path(__file__).resolve().parents[1] / "models" / "migrations"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None
+
+
+class CheckFailed(Exception):
+    def __init__(self, detail: str, fix: str) -> None:
+        super().__init__(detail)
+        self.detail, self.fix = detail, fix
+
+
+def check_database(settings: Settings) -> str:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
+
+    from models.db import get_engine
+
+    url = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    try:
+        with get_engine(settings.resolved_database_url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+            current = MigrationContext.configure(conn).get_current_revision()
+    except Exception as exc:
+        raise CheckFailed(
+            f"{url} unreachable ({type(exc).__name__})", "check DATABASE_URL and that the server runs"
+        ) from None
+    head = ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+    if current != head:
+        raise CheckFailed(f"{url} is at migration {current}, the code needs {head}", "run: receipts migrate")
+    return f"{url} reachable, at migration head {head}"
+
+
+def check_prefect_api(settings: Settings) -> str:
+    from deployments import prefect_api
+
+    if not settings.prefect_api_url:
+        raise CheckFailed("PREFECT_API_URL is not set", "set PREFECT_API_URL, e.g. http://127.0.0.1:4200/api")
+    if not prefect_api.api_healthy(settings):
+        raise CheckFailed(
+            f"{settings.prefect_api_url} does not answer", "start the Prefect server (receipts up, or docker compose)"
+        )
+    return f"{settings.prefect_api_url} answers"
+
+
+def check_deployments(settings: Settings) -> str:
+    from prefect.exceptions import ObjectNotFound
+
+    from deployments import prefect_api
+    from deployments.deploy import DEPLOYMENTS
+
+    missing = []
+    with prefect_api.prefect_client(settings) as client:
+        for name in DEPLOYMENTS:
+            try:
+                client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                missing.append(name)
+    if missing:
+        raise CheckFailed(f"not registered: {', '.join(missing)}", "run: receipts deploy")
+    return ", ".join(DEPLOYMENTS)
+
+
+def check_worker(settings: Settings) -> str:
+    from deployments import prefect_api
+
+    status = prefect_api.pool_status(settings)
+    try:
+        prefect_api.require_worker(status)
+    except ReceiptSyncError as exc:
+        raise CheckFailed(str(exc), getattr(exc, "action", None) or prefect_api.worker_action(status.name)) from None
+    names = ", ".join(w.name for w in status.online_workers)
+    return f"pool {status.name!r} {status.status}, online: {names}"
+
+
+def check_concurrency_limits(settings: Settings) -> str:
+    from prefect.exceptions import ObjectNotFound
+
+    from deployments import prefect_api
+    from deployments.deploy import businesses_with_mailboxes
+    from flows.business_slot import business_limit_name
+
+    wrong = []
+    names = [business_limit_name("sync", b) for b in businesses_with_mailboxes()]
+    with prefect_api.prefect_client(settings) as client:
+        for name in names:
+            try:
+                limit = client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                wrong.append(f"{name} missing")
+                continue
+            if limit.limit != 1 or not limit.active:
+                wrong.append(f"{name} has limit {limit.limit}{'' if limit.active else ' (inactive)'}")
+    if wrong:
+        raise CheckFailed("; ".join(wrong), "run: receipts deploy (creates one limit of 1 per business)")
+    return f"{len(names)} business limit(s) of 1" if names else "no business has a mailbox yet"
+
+
+def check_storage(settings: Settings) -> str:
+    from receipt_sync.storage import open_storage
+
+    key = f"doctor/{uuid.uuid4().hex}"
+    try:
+        storage = open_storage(settings)
+        storage.put(key, b"receipts doctor", "text/plain")
+        readable = storage.get(key) == b"receipts doctor"
+        storage.delete_many([key])
+    except Exception as exc:
+        raise CheckFailed(
+            f"{settings.resolved_storage_url} not writable ({type(exc).__name__})",
+            "check STORAGE_URL, S3_ENDPOINT_URL, the bucket and AWS_* credentials",
+        ) from None
+    if not readable:
+        raise CheckFailed(f"{settings.resolved_storage_url} returned other bytes", "check the storage backend")
+    return f"{settings.resolved_storage_url} writable"
+
+
+CHECKS: list[tuple[str, Callable[[Settings], str], tuple[str, ...]]] = [
+    ("database", check_database, ()),
+    ("prefect api", check_prefect_api, ()),
+    ("deployments", check_deployments, ("prefect api",)),
+    ("worker", check_worker, ("prefect api",)),
+    ("concurrency limits", check_concurrency_limits, ("prefect api", "database")),
+    ("object storage", check_storage, ()),
+]
+
+
+def run_checks(settings: Settings | None = None) -> list[Check]:
+    """Every check's outcome; settings are loaded (and validated) first unless given."""
+    try:
+        settings = settings or load_settings()
+    except ReceiptSyncError as exc:
+        return [Check("settings", FAILED, str(exc), "fix the variables named above (see .env.example)")]
+    results = [Check("settings", OK, "valid")]
+    failed: set[str] = set()
+    for name, check, needs in CHECKS:
+        blocked = [n for n in needs if n in failed]
+        if blocked:
+            results.append(Check(name, SKIPPED, f"needs {', '.join(blocked)}"))
+            failed.add(name)
+            continue
+        try:
+            results.append(Check(name, OK, check(settings)))
+        except CheckFailed as exc:
+            results.append(Check(name, FAILED, exc.detail, exc.fix))
+            failed.add(name)
+    return results
+
+
+def render(results: list[Check]) -> list[str]:
+    marks = {OK: "ok  ", FAILED: "FAIL", SKIPPED: "skip"}
+    lines = []
+    for r in results:
+        lines.append(f"[{marks[r.status]}] {r.name:<19} {r.detail}")
+        if r.fix:
+            lines.append(f"       {'':<19} -> {r.fix}")
+    return lines
+
+
+def healthy(results: list[Check]) -> bool:
+    return all(r.status == OK for r in results)

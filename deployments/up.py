@@ -1,0 +1,279 @@
+"""`receipts up`: the whole product on one machine without Docker, started and stopped as one.
+
+Starts a Prefect server (SQLite under DATA_DIR/prefect) with its UI, registers the deployments and automations
+(`deploy_all`), starts a process worker on the pool and the API under uvicorn, prints the URLs, then waits.
+Every child runs in its own process group with its output in DATA_DIR/logs; Ctrl-C (SIGINT) or SIGTERM stops
+them in reverse order — SIGTERM to the group, SIGKILL after a grace period — so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from deployments.deploy import PROJECT_ROOT, deploy_all, prefect_executable
+from receipt_sync.errors import ConfigurationError
+from receipt_sync.settings import Settings, load_settings
+
+HOST = "127.0.0.1"
+GRACE_SECONDS = 10.0
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    essential: bool = True
+    reported: bool = False
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM arrived while starting up."""
+
+
+@dataclass
+class Stack:
+    """What `up` started, in start order; stopped in reverse. `stopping` is set by Ctrl-C/SIGTERM."""
+
+    children: list[Child] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str], log: Path, *, essential: bool = True) -> Child:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                cmd, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        child = Child(name, proc, log, essential)
+        self.children.append(child)
+        return child
+
+    def stop(self, say: Callable[[str], None]) -> None:
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                say(f"stopping {child.name} (pid {child.proc.pid})")
+            stop_group(child.proc)
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM the child's process group (its flow runs too), SIGKILL whatever outlives the grace period."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if not _group_alive(proc.pid):
+            break
+    if proc.poll() is None:
+        proc.wait(timeout=5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def require_free_port(port: int, flag: str) -> None:
+    with socket.socket() as sock:
+        if sock.connect_ex((HOST, port)) == 0:
+            raise ConfigurationError(f"port {port} on {HOST} is already in use: stop what uses it or pass {flag}")
+
+
+def wait_until(check: Callable[[], bool], child: Child, what: str, timeout: float, stopping: threading.Event) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stopping.is_set():
+            raise Interrupted(what)
+        if child.proc.poll() is not None:
+            raise ConfigurationError(
+                f"{what} exited (code {child.proc.returncode}); see {child.log}:\n{_tail(child.log)}"
+            )
+        if check():
+            return
+        time.sleep(0.3)
+    raise ConfigurationError(f"{what} did not become ready in {timeout:.0f} s; see {child.log}:\n{_tail(child.log)}")
+
+
+def _tail(log: Path, chars: int = 2000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def worker_online(api_url: str, pool: str, name: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            resp = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200 and any(w["name"] == name and w["status"] == "ONLINE" for w in resp.json())
+
+    return check
+
+
+@dataclass(frozen=True)
+class UpConfig:
+    api_port: int = 8000
+    prefect_port: int = 4200
+    data_dir: Path = Path("./data")
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://{HOST}:{self.prefect_port}/api"
+
+    @property
+    def prefect_ui_url(self) -> str:
+        return f"http://{HOST}:{self.prefect_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+
+def child_env(config: UpConfig, **extra: str) -> dict[str, str]:
+    """The caller's environment (DATABASE_URL, ENCRYPTION_KEY, ...) pointed at the Prefect server `up` runs."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_PROFILE",)}
+    env.update(
+        DATA_DIR=str(config.data_dir),
+        PREFECT_HOME=str(config.data_dir / "prefect"),
+        PREFECT_API_URL=config.prefect_api_url,
+        PREFECT_UI_URL=config.prefect_ui_url,
+        PREFECT_UI_API_URL=config.prefect_api_url,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def _venv_bin(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
+
+
+def start_prefect_server(stack: Stack, config: UpConfig, logs: Path) -> None:
+    cmd = [prefect_executable(), "server", "start", "--host", HOST, "--port", str(config.prefect_port)]
+    child = stack.start("prefect server", cmd, child_env(config), logs / "prefect-server.log")
+    wait_until(http_ok(f"{config.prefect_api_url}/health"), child, "the Prefect server", 120, stack.stopping)
+
+
+def start_worker(stack: Stack, config: UpConfig, settings: Settings, logs: Path) -> str:
+    name = f"receipts-up-{socket.gethostname()}-{os.getpid()}"
+    pool = settings.prefect_work_pool
+    cmd = [prefect_executable(), "worker", "start", "--pool", pool, "--type", "process", "--name", name]
+    child = stack.start("worker", cmd, child_env(config), logs / "worker.log", essential=False)
+    wait_until(worker_online(config.prefect_api_url, pool, name), child, "the worker", 90, stack.stopping)
+    return name
+
+
+def start_api(stack: Stack, config: UpConfig, logs: Path) -> None:
+    cmd = [_venv_bin("uvicorn"), "api.app:create_app", "--factory", "--host", HOST, "--port", str(config.api_port)]
+    child = stack.start("API", cmd, child_env(config), logs / "api.log")
+    wait_until(http_ok(f"{config.api_url}/healthz"), child, "the API", 60, stack.stopping)
+
+
+def _print_ready(say: Callable[[str], None], config: UpConfig, stack: Stack, worker: str, pool: str) -> None:
+    pids = ", ".join(f"{c.name} {c.proc.pid}" for c in stack.children)
+    say(
+        "\nReceipt Sync is up:\n"
+        f"  Prefect UI   {config.prefect_ui_url}\n"
+        f"  Prefect API  {config.prefect_api_url}\n"
+        f"  API          {config.api_url}   (docs: {config.api_url}/docs)\n"
+        f"  worker       {worker} polling work pool '{pool}'\n"
+        f"  logs         {config.data_dir / 'logs'}\n"
+        f"  pids         {pids}\n"
+        "Press Ctrl-C to stop everything."
+    )
+
+
+class Stopper:
+    """SIGINT/SIGTERM set a flag the main loop watches (signal handlers must not do the work themselves)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.signal_name = ""
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.signal_name = signal.Signals(signum).name
+        self.event.set()
+
+
+def watch(stack: Stack, stopper: Stopper, say: Callable[[str], None]) -> int:
+    """Wait for a signal; a lost worker is reported (doctor and the API's 503 say so), a lost server ends `up`."""
+    while not stopper.event.wait(0.5):
+        for child in stack.children:
+            if child.proc.poll() is None or child.reported:
+                continue
+            child.reported = True
+            say(f"{child.name} exited with code {child.proc.returncode}; see {child.log}")
+            if child.essential:
+                return 1
+    say(f"\n{stopper.signal_name} received")
+    return 0
+
+
+def run_up(config: UpConfig, say: Callable[[str], None] = print) -> int:
+    """Start everything, wait for Ctrl-C/SIGTERM, stop everything; returns the exit status."""
+    require_free_port(config.prefect_port, "--prefect-port")
+    require_free_port(config.api_port, "--api-port")
+    settings = load_settings(prefect_api_url=config.prefect_api_url, data_dir=config.data_dir)
+    _migrate(settings, say)
+    logs = config.data_dir / "logs"
+    stack = Stack()
+    stopper = Stopper(stack.stopping)
+    stopper.install()
+    try:
+        say(f"starting the Prefect server on {config.prefect_ui_url} ...")
+        start_prefect_server(stack, config, logs)
+        say("registering deployments and automations (prefect deploy --all) ...")
+        report = deploy_all(settings, interval_minutes=settings.incremental_sync_interval_minutes)
+        for line in [*report.deployments, *report.automations, *report.notes]:
+            say(f"  {line}")
+        say("starting a worker and the API ...")
+        worker = start_worker(stack, config, settings, logs)
+        start_api(stack, config, logs)
+        _print_ready(say, config, stack, worker, settings.prefect_work_pool)
+        return watch(stack, stopper, say)
+    except Interrupted:
+        say(f"\n{stopper.signal_name} received while starting")
+        return 130
+    finally:
+        stack.stop(say)
+        say("stopped.")
+
+
+def _migrate(settings: Settings, say: Callable[[str], None]) -> None:
+    from models.db import migrate
+
+    migrate(settings.resolved_database_url)
+    say("database migrated")

@@ -1,0 +1,112 @@
+"""Money in text: amounts with their currency, and the total of a document chosen by the label next to it.
+
+Amounts are written many ways: `$1,296.80`, `US$253.56`, `CAD 756.16`, `€ 717,97`, `1.589,80 EUR`,
+`117.00 ₪`, `ש"ח 117`, `Rs 1939`. The total is the amount next to the strongest total-like label
+(what was paid or charged beats a grand total, which beats a plain "Total"); subtotals, taxes and
+savings never count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+_SYMBOLS = {
+    "US$": "USD", "USD$": "USD", "CA$": "CAD", "C$": "CAD", "A$": "AUD", "AU$": "AUD", "NZ$": "NZD",
+    "HK$": "HKD", "S$": "SGD", "NT$": "TWD", "R$": "BRL", "MX$": "MXN", "$": "USD", "€": "EUR",
+    "£": "GBP", "₪": "ILS", "¥": "JPY", "₹": "INR", "RS.": "INR", "RS": "INR", "ZŁ": "PLN", "ZL": "PLN",
+    'ש"ח': "ILS", "ש''ח": "ILS", "שח": "ILS", "NIS": "ILS", "EURO": "EUR", "EUROS": "EUR", "FR.": "CHF",
+    "KČ": "CZK", "₩": "KRW", "₺": "TRY", "₽": "RUB",
+}  # fmt: skip
+_CODES = frozenset(
+    ["USD", "EUR", "GBP", "ILS", "CAD", "AUD", "NZD", "CHF", "JPY", "CNY", "INR", "PLN", "SEK", "NOK", "DKK",
+     "CZK", "HUF", "RON", "BGN", "HKD", "SGD", "TWD", "BRL", "MXN", "ZAR", "TRY", "RUB", "AED", "SAR", "KRW",
+     "THB"]
+)  # fmt: skip
+_CUR_ALT = "|".join(re.escape(s) for s in sorted([*_SYMBOLS, *_CODES], key=len, reverse=True))
+_NUM = r"\d{1,3}(?:[,.'\u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
+_SIGN = r"[-\u2212\u2013]"
+MONEY = re.compile(
+    rf"(?P<s1>{_SIGN})?\s?(?<![A-Za-z])(?P<c1>{_CUR_ALT})\s?(?P<s2>{_SIGN})?\s?(?P<n1>{_NUM})(?![\d])"
+    rf"|(?<![\w.,])(?P<s3>{_SIGN})?(?P<n2>{_NUM})(?![\d])(?:[ \t]{{0,8}}(?P<c2>{_CUR_ALT})(?![A-Za-z]))?",
+    re.IGNORECASE,
+)
+_GLUED_SHEKEL = re.compile(r'(ש"ח|₪)(?=[\u05d0-\u05ea])')
+_SPLIT_SYMBOL = re.compile(r"([$€£₪])[ \t]*\n[ \t]*(?=[-\d])")
+
+
+@dataclass(frozen=True)
+class Money:
+    value: Decimal
+    currency: str | None
+    start: int
+    end: int
+    text: str
+
+
+def parse_number(text: str) -> Decimal | None:
+    """`1,234.56`, `1.234,56`, `1'234.56`, `717,97`, `1,296` (thousands) → Decimal."""
+    raw = re.sub(r"[\s\u00a0\u202f']", "", text)
+    last_comma, last_dot = raw.rfind(","), raw.rfind(".")
+    if last_comma >= 0 and last_dot >= 0:
+        decimal_sep = "," if last_comma > last_dot else "."
+    elif last_comma >= 0 or last_dot >= 0:
+        sep = "," if last_comma >= 0 else "."
+        decimal_sep = None if re.fullmatch(rf"\d{{1,3}}(?:\{sep}\d{{3}})+", raw) else sep
+    else:
+        decimal_sep = None
+    thousands = {",", "."} - {decimal_sep}
+    for sep in thousands:
+        raw = raw.replace(sep, "")
+    if decimal_sep:
+        raw = raw.replace(decimal_sep, ".")
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        return None
+
+
+def currency_of(token: str | None) -> str | None:
+    if not token:
+        return None
+    upper = token.upper().replace("״", '"')
+    return _SYMBOLS.get(upper) or (upper if upper in _CODES else None)
+
+
+def find_money(text: str, *, bare: bool = True) -> list[Money]:
+    """Amounts in `text`; without a currency only when they have cents (`44.95`) and `bare` is set."""
+    found = []
+    for m in MONEY.finditer(text):
+        number = m.group("n1") or m.group("n2")
+        cur = currency_of(m.group("c1") or m.group("c2"))
+        if cur is None and not (bare and re.search(r"[.,]\d{2}$", number)):
+            continue
+        if cur is None and _looks_like_time(text, m):
+            continue
+        value = parse_number(number)
+        if value is None:
+            continue
+        if m.group("s1") or m.group("s2") or m.group("s3"):
+            value = -value
+        found.append(Money(value, cur, m.start(), m.end(), m.group().strip()))
+    return found
+
+
+def _looks_like_time(text: str, m: re.Match[str]) -> bool:
+    return text[m.end() : m.end() + 1] == ":" or text[max(0, m.start() - 1) : m.start()] == ":"
+
+
+def prepare(text: str) -> str:
+    """Join a currency symbol left alone on its line (common in PDF text) to the amount below it, and
+    part a currency glued to the next word (`ש"חסה"כ` in right-to-left PDF text)."""
+    return _GLUED_SHEKEL.sub(r"\1 ", _SPLIT_SYMBOL.sub(r"\1", text))
+
+
+def dominant_currency(text: str) -> str | None:
+    """The currency the document mentions most, for a total whose own currency is implicit."""
+    counts: dict[str, int] = {}
+    for money in find_money(text, bare=False):
+        if money.currency:
+            counts[money.currency] = counts.get(money.currency, 0) + 1
+    return max(counts, key=lambda c: counts[c]) if counts else None

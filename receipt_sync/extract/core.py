@@ -1,0 +1,183 @@
+"""Detection and extraction for one email (body plus PDF attachments) or one PDF; behind `receipts extract`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from receipt_sync.errors import MalformedMessageError
+from receipt_sync.extract.amounts import dominant_currency, prepare
+from receipt_sync.extract.dates import document_date
+from receipt_sync.extract.detect import Evidence, Signals, assess, verdict
+from receipt_sync.extract.docnumber import find_document_number_with_priority
+from receipt_sync.extract.einvoice import EInvoice
+from receipt_sync.extract.hebrew import has_hebrew, normalise_quotes
+from receipt_sync.extract.model import Extraction
+from receipt_sync.extract.pdf import read_pdf
+from receipt_sync.extract.totals import TotalCandidate, find_total
+from receipt_sync.extract.vendor import is_personal_sender, vendor_from_sender, vendor_from_text
+from receipt_sync.mime import Attachment, ParsedEmail, parse_email
+
+MAX_TEXT_CHARS = 20_000  # totals and numbers sit near the top; bounds the cost of huge bodies
+MAX_PDFS = 3
+_HEADING_LINES = 6
+_REPLY = re.compile(r"^\s*(?:re|aw|sv|tr|תשובה)\s*:", re.IGNORECASE)
+_CREDIT_TITLE = re.compile(
+    r"(?<!\w)(?:credit note|credit memo|refund receipt|avoir|creditnota|nota de crédito|korekta|"
+    r"חשבונית זיכוי|הודעת זיכוי)(?!\w)",
+    re.IGNORECASE,
+)
+_REFUND_SUBJECT = re.compile(r"(?<!\w)(?:refund(?:ed)?|credit note|זיכוי|החזר כספי)(?!\w)", re.IGNORECASE)
+_INVOICE_NAME = re.compile(
+    r"invoice|receipt|rechnung|facture|factuur|faktura|bill|quittung|חשבונית|קבלה|inv[-_ ]?\d", re.IGNORECASE
+)
+
+
+@dataclass
+class _Fields:
+    """What one piece of text yields before the receipt decision."""
+
+    lines: list[str]
+    total: TotalCandidate | None
+    number: str | None
+    number_priority: int
+    currency: str | None
+
+
+def _read_fields(subject: str, text: str) -> _Fields:
+    clean = prepare(normalise_quotes(text[:MAX_TEXT_CHARS]))
+    lines = [line.strip() for line in clean.split("\n") if line.strip()]
+    total = find_total(lines)
+    number, priority = find_document_number_with_priority([normalise_quotes(subject), *lines])
+    currency = (total.money.currency if total else None) or dominant_currency(clean)
+    if currency is None and total is not None and has_hebrew(clean):
+        currency = "ILS"
+    return _Fields(lines, total, number, priority, currency)
+
+
+def extract_pdf(data: bytes, *, filename: str | None = None) -> Extraction:
+    """A PDF on its own: embedded e-invoice XML when present, else its text."""
+    content = read_pdf(data)
+    if not content.readable:
+        return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."])
+    name = re.sub(r"\.pdf$", "", filename or "", flags=re.IGNORECASE)
+    fields = _read_fields(name, content.text)
+    # A PDF's heading plays the part of an email's subject ("INVOICE", "Facture n° …").
+    heading = "\n".join([name, *fields.lines[:_HEADING_LINES]])
+    ev = assess(Signals(heading, "\n".join(fields.lines), fields.total, fields.number_priority))
+    if filename and _INVOICE_NAME.search(filename):
+        ev.add(1.5, f"The file is named like an invoice ({filename!r}).")
+    result = _from_fields(fields, ev, vendor=vendor_from_text(content.text))
+    result.date = document_date(content.text, month_first=result.currency == "USD")
+    result.is_credit_note = bool(_CREDIT_TITLE.search(content.text[:3000]))
+    if content.einvoice is not None:
+        _apply_einvoice(result, content.einvoice)
+    return _signed(result)
+
+
+def _from_fields(fields: _Fields, ev: Evidence, *, vendor: str | None) -> Extraction:
+    return Extraction(
+        is_receipt=ev.is_receipt,
+        confidence=ev.confidence,
+        vendor=vendor,
+        total=fields.total.money.value if fields.total else None,
+        currency=fields.currency,
+        date=None,
+        document_number=fields.number,
+        reasons=[verdict(ev), *ev.reasons],
+    )
+
+
+def _apply_einvoice(result: Extraction, inv: EInvoice) -> None:
+    """Exact fields from the embedded XML replace the ones read from text."""
+    result.vendor = inv.seller or result.vendor
+    result.total = inv.total if inv.total is not None else result.total
+    result.currency = inv.currency or result.currency
+    result.date = inv.issue_date or result.date
+    result.document_number = inv.number or result.document_number
+    result.is_credit_note = inv.is_credit_note
+    result.is_receipt = True
+    result.confidence = max(result.confidence, 0.99)
+    result.reasons[0] = "Judged a receipt: the PDF carries a machine-readable invoice."
+    result.reasons.append(f"Its fields come from the embedded {inv.standard} invoice XML.")
+
+
+def _signed(result: Extraction) -> Extraction:
+    """Credit notes and refunds carry negative totals."""
+    if result.is_credit_note and result.total is not None:
+        result.total = -abs(result.total)
+        result.reasons.append("It is a credit note or refund, so the total is negative.")
+    return result
+
+
+def extract_email(parsed: ParsedEmail) -> Extraction:
+    """One email: its body, then any PDF attachments, which win on the fields they carry."""
+    fields = _read_fields(parsed.subject, parsed.text)
+    ev = assess(_email_signals(parsed, fields))
+    pdf = _first_receipt_pdf(parsed.attachments)
+    if pdf is not None:
+        ev.add(5.0, f"The attached PDF {pdf[0]!r} is an invoice or receipt.")
+    result = _from_fields(fields, ev, vendor=vendor_from_sender(parsed.sender, parsed.sender_address))
+    result.date = parsed.date.date() if parsed.date else document_date(parsed.text)
+    result.is_credit_note = _is_refund(parsed.subject, "\n".join(fields.lines[:15]), fields.total)
+    if pdf is not None:
+        _prefer_pdf_fields(result, pdf[1])
+        result.reasons += [f"{pdf[0]}: {reason}" for reason in pdf[1].reasons[1:]]
+    return _signed(result)
+
+
+def _email_signals(parsed: ParsedEmail, fields: _Fields) -> Signals:
+    return Signals(
+        subject=parsed.subject,
+        text="\n".join(fields.lines),
+        total=fields.total,
+        document_number_priority=fields.number_priority,
+        is_reply=_REPLY.match(parsed.subject) is not None,
+        is_mailing_list="list-id" in parsed.headers,
+        is_personal_sender=is_personal_sender(parsed.sender_address),
+    )
+
+
+def _is_refund(subject: str, head: str, total: TotalCandidate | None) -> bool:
+    if _REFUND_SUBJECT.search(subject) or _CREDIT_TITLE.search(head):
+        return True
+    return total is not None and "refund" in total.label.lower()
+
+
+def _first_receipt_pdf(attachments: list[Attachment]) -> tuple[str, Extraction] | None:
+    for att in _pdf_attachments(attachments)[:MAX_PDFS]:
+        pdf = extract_pdf(att.data, filename=att.filename)
+        if pdf.is_receipt:
+            return att.filename or "attachment", pdf
+    return None
+
+
+def _prefer_pdf_fields(result: Extraction, pdf: Extraction) -> None:
+    result.total = pdf.total if pdf.total is not None else result.total
+    result.currency = pdf.currency or result.currency
+    result.document_number = pdf.document_number or result.document_number
+    result.date = pdf.date or result.date
+    result.vendor = result.vendor or pdf.vendor
+    result.is_credit_note = result.is_credit_note or pdf.is_credit_note
+
+
+def _pdf_attachments(attachments: list[Attachment]) -> list[Attachment]:
+    return [
+        a
+        for a in attachments
+        if a.content_type == "application/pdf"
+        or (a.filename or "").lower().endswith(".pdf")
+        or a.data.startswith(b"%PDF")
+    ]
+
+
+def extract_file(path: Path) -> Extraction:
+    """`receipts extract FILE`: a `.pdf` (by name or content) or an RFC 822 email (`.eml`)."""
+    data = Path(path).read_bytes()
+    if path.suffix.lower() == ".pdf" or data.startswith(b"%PDF"):
+        return extract_pdf(data, filename=path.name)
+    try:
+        return extract_email(parse_email(data))
+    except MalformedMessageError as exc:
+        return Extraction(False, 0.0, None, None, None, None, None, [f"The email could not be read: {exc}"])

@@ -1,0 +1,93 @@
+"""The document number: taken from beside a label, preferring invoice/receipt numbers to booking codes,
+booking codes to order ids, and those to loose references. Values that are really phone numbers, dates,
+amounts or words are refused.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+
+_LABELS: list[tuple[int, str]] = [
+    (
+        4,
+        r"(?:tax )?invoice|receipt|credit note|credit memo|facture|avoir|rechnung|rechnungs-?nummer|"
+        r"factuur(?:nummer)?|faktura|faktury|numer faktury|belegnummer|quittung|"
+        r"חשבונית מס קבלה|חשבונית מס|חשבונית|קבלה|מספר חשבונית|מספר קבלה|מספר מסמך",
+    ),
+    (
+        3,
+        r"confirmation(?: code| number| no\.?)?|record locator|booking (?:reference|number|ref\.?|code)|"
+        r"reservation (?:number|code|id)|airline confirmation|pnr|buchungsnummer|numéro de réservation|"
+        r"מספר אישור|מספר הזמנה",
+    ),
+    (
+        2,
+        r"order(?: number| no\.?| id)?|ordernummer|bestellnummer|bestellung|commande|zamówienie|"
+        r"document|transaction(?: id)?|הזמנה",
+    ),
+    (1, r"reference|ref\.?|trip id|booking id|id|אסמכתא"),
+]
+_NUMBER_WORD = r"(?:[ \t]*(?:number|no\.?|nr\.?|num\.?|n°|nº|#|№|id|code|:|מס'|מספר))*"
+_LABEL_RE = re.compile(
+    "|".join(rf"(?P<p{prio}>(?<!\w)(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS),
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"[\s:#.(\[]*([A-Za-z0-9][A-Za-z0-9/_.\-]*[A-Za-z0-9]|[0-9])")
+_PHONE = re.compile(r"^\+|^\(?\d{2,4}\)?[\s.\-]\d{3}[\s.\-]\d{3,4}$|^0\d{1,2}-\d{7}$")
+_DATEISH = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+_AMOUNTISH = re.compile(r"^\d{1,3}(?:,\d{3})*\.\d{2}$|^\d+,\d{2}$")
+_STOPWORDS = {"NUMBER", "DATE", "INVOICE", "RECEIPT", "ORDER", "TOTAL", "CODE", "DETAILS", "SUMMARY", "PAID"}
+
+
+def find_document_number(lines: list[str]) -> str | None:
+    """The highest-priority valid value found next to a label."""
+    return find_document_number_with_priority(lines)[0]
+
+
+def find_document_number_with_priority(lines: list[str]) -> tuple[str | None, int]:
+    """The number and its label's priority (4 invoice/receipt … 1 loose reference; 0 when none)."""
+    best: tuple[int, str] | None = None
+    text = "\n".join(lines)
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    for m in _LABEL_RE.finditer(text):  # one pass over the text: far cheaper than one per line
+        priority = int((m.lastgroup or "p0")[1:])
+        if best is not None and priority <= best[0]:
+            continue
+        index = bisect.bisect_right(starts, m.start()) - 1
+        line_start = starts[index]
+        value = _value_after(lines, index, m.end() - line_start) or _value_before(lines[index], m.start() - line_start)
+        if value:
+            best = (priority, value)
+    return (best[1], best[0]) if best else (None, 0)
+
+
+def _value_after(lines: list[str], index: int, offset: int) -> str | None:
+    rest = lines[index][offset:]
+    token = _TOKEN.match(rest)
+    if token:
+        return token.group(1) if valid(token.group(1)) else None
+    if rest.strip(" :#.\t"):
+        return None
+    nxt = lines[index + 1] if index + 1 < len(lines) else ""
+    token = _TOKEN.match(nxt)
+    return token.group(1) if token and valid(token.group(1)) and len(nxt) < 60 else None
+
+
+def _value_before(line: str, offset: int) -> str | None:
+    """PDF columns sometimes come out as `993548900Factuurnummer:`."""
+    m = re.search(r"([A-Z0-9][A-Z0-9/_.\-]{3,})\s*$", line[:offset])
+    return m.group(1) if m and valid(m.group(1)) and any(c.isdigit() for c in m.group(1)) else None
+
+
+def valid(value: str) -> bool:
+    """A plausible document number: has a digit (or is an all-caps booking code), and is not a phone
+    number, a date or an amount."""
+    if not 3 <= len(value) <= 40 or value.upper() in _STOPWORDS:
+        return False
+    if _PHONE.search(value) or _DATEISH.match(value) or _AMOUNTISH.match(value):
+        return False
+    if any(c.isdigit() for c in value):
+        return True
+    return value.isupper() and value.isalpha() and 5 <= len(value) <= 8

@@ -1,0 +1,131 @@
+"""Machine-readable invoices embedded in PDFs: ZUGFeRD / Factur-X / XRechnung (UN/CEFACT CII) and UBL.
+
+When a PDF carries one, its fields are exact, so they win over anything read from the PDF's text.
+Documents with a DTD are refused (entity expansion is an attack, and e-invoices never need one).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+_CREDIT_NOTE_CODES = {"381", "261", "262", "396", "532"}
+
+
+@dataclass
+class EInvoice:
+    number: str | None
+    issue_date: date | None
+    seller: str | None
+    currency: str | None
+    total: Decimal | None
+    type_code: str | None
+    standard: str
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.type_code in _CREDIT_NOTE_CODES or self.standard == "UBL CreditNote"
+
+
+def parse_einvoice(data: bytes) -> EInvoice | None:
+    """Read a CII or UBL document; None when the XML is neither (or is unsafe or broken)."""
+    if b"<!DOCTYPE" in data[:4096].upper() or b"<!ENTITY" in data.upper():
+        return None
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return None
+    name = _local(root.tag)
+    if name in {"CrossIndustryInvoice", "CrossIndustryDocument"}:
+        return _cii(root)
+    if name in {"Invoice", "CreditNote"}:
+        return _ubl(root, name)
+    return None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _find(node: ET.Element, *path: str) -> ET.Element | None:
+    """First descendant matching the chain of local names (each step searched at any depth)."""
+    current: ET.Element | None = node
+    for step in path:
+        if current is None:
+            return None
+        current = next((el for el in current.iter() if _local(el.tag) == step and el is not current), None)
+    return current
+
+
+def _first_of(root: ET.Element, *names: str) -> ET.Element:
+    for name in names:
+        found = _find(root, name)
+        if found is not None:
+            return found
+    return root
+
+
+def _text(node: ET.Element, *path: str) -> str | None:
+    found = _find(node, *path)
+    if found is None or not found.text or not found.text.strip():
+        return None
+    return " ".join(found.text.split())
+
+
+def _cii(root: ET.Element) -> EInvoice:
+    header = _first_of(root, "ExchangedDocument", "HeaderExchangedDocument")
+    total_el = _find(root, "GrandTotalAmount")
+    raw_date = _text(header, "IssueDateTime", "DateTimeString")
+    return EInvoice(
+        number=_text(header, "ID"),
+        issue_date=_parse_date(raw_date),
+        seller=_text(root, "SellerTradeParty", "Name"),
+        currency=_text(root, "InvoiceCurrencyCode") or _attr(total_el, "currencyID"),
+        total=_decimal(total_el.text if total_el is not None else None),
+        type_code=_text(header, "TypeCode"),
+        standard="CII",
+    )
+
+
+def _ubl(root: ET.Element, name: str) -> EInvoice:
+    direct = {_local(child.tag): (child.text or "").strip() for child in root}
+    supplier = _find(root, "AccountingSupplierParty")
+    seller = None
+    if supplier is not None:
+        seller = _text(supplier, "PartyName", "Name") or _text(supplier, "RegistrationName")
+    totals = _find(root, "LegalMonetaryTotal")
+    total = None
+    if totals is not None:
+        total = _decimal(_text(totals, "TaxInclusiveAmount") or _text(totals, "PayableAmount"))
+    return EInvoice(
+        number=direct.get("ID") or None,
+        issue_date=_parse_date(direct.get("IssueDate")),
+        seller=seller,
+        currency=direct.get("DocumentCurrencyCode") or None,
+        total=total,
+        type_code=direct.get("InvoiceTypeCode") or direct.get("CreditNoteTypeCode") or None,
+        standard=f"UBL {name}",
+    )
+
+
+def _attr(node: ET.Element | None, name: str) -> str | None:
+    return node.get(name) if node is not None else None
+
+
+def _parse_date(raw: str | None) -> date | None:
+    if not raw:
+        return None
+    digits = raw.replace("-", "")[:8]
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+
+
+def _decimal(raw: str | None) -> Decimal | None:
+    try:
+        return Decimal(raw.strip()) if raw else None
+    except InvalidOperation:
+        return None

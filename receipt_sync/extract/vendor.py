@@ -1,0 +1,74 @@
+"""Who the receipt is from: the sender's display name without mailer words ("Lyft Receipts" → "Lyft"),
+else the sender's domain ("purchase-noreply@twitch.tv" → "Twitch"); in a PDF, the seller's company line.
+"""
+
+from __future__ import annotations
+
+import re
+
+_MAILER_WORDS = re.compile(
+    r"(?:\s*[-|:,]\s*|\s+)(?:e-?receipts?|receipts?|invoices?|invoicing|billing|payments?|orders?|"
+    r"reservations?|bookings?|notifications?|notify|no-?reply|do-?not-?reply|support|customer service|"
+    r"customer care|service|team|accounts?|updates?|mailer|info|sales|הזמנות|קבלות|חשבוניות|"
+    r"שירות לקוחות|צוות)\s*$",
+    re.IGNORECASE,
+)
+_VIA = re.compile(r"\s+(?:via|from|through)\s+.*$", re.IGNORECASE)
+_GENERIC_NAMES = re.compile(
+    r"^(?:no-?reply|do-?not-?reply|info|billing|support|noreply|receipts?|invoices?|orders?|payments?|"
+    r"service|notifications?|mailer-daemon|postmaster|admin|accounts?)$",
+    re.IGNORECASE,
+)
+FREE_MAIL = {
+    "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "icloud.com",
+    "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.de", "gmx.net", "web.de", "walla.co.il",
+    "walla.com", "yahoo.co.uk", "mail.ru", "yandex.ru", "bezeqint.net", "012.net.il", "netvision.net.il",
+}  # fmt: skip
+_SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "ltd", "plc", "or"}
+_LEGAL_SUFFIX = re.compile(
+    r"^(?=.*[A-Za-z\u05d0-\u05ea])[^\n]{2,60}?[ \t](?:GmbH|AG|B\.V\.|BV|N\.V\.|Ltd\.?|Limited|Inc\.?|LLC|"
+    r"S\.A\.|SA|SARL|SAS|S\.r\.l\.|Sp\. z o\.o\.|Pvt\.? Ltd\.?|Oy|AB|ApS|a\.G\.|KG|plc|בע\"מ)(?=[ \t]|$|,)",
+    re.MULTILINE,
+)
+
+
+def vendor_from_sender(display_name: str, address: str) -> str | None:
+    """A clean company name from the From header, or None for personal mail (free-mail senders)."""
+    domain = address.rsplit("@", 1)[-1].lower() if "@" in address else ""
+    name = _clean_name(display_name) if display_name and "@" not in display_name else ""
+    if domain in FREE_MAIL:
+        return None
+    if name and not _GENERIC_NAMES.match(name):
+        return name
+    return vendor_from_domain(domain)
+
+
+def _clean_name(name: str) -> str:
+    name = _VIA.sub("", name.strip().strip("\"'"))
+    for _ in range(2):
+        cleaned = _MAILER_WORDS.sub("", name).strip()
+        if cleaned:
+            name = cleaned
+    return name
+
+
+def vendor_from_domain(domain: str) -> str | None:
+    """`email.alaskaair.com` → `Alaskaair`; `shop.example.co.il` → `Example`."""
+    labels = [p for p in domain.split(".") if p]
+    if len(labels) < 2:
+        return None
+    core = labels[-3] if len(labels) >= 3 and labels[-2] in _SECOND_LEVEL else labels[-2]
+    return core.capitalize() if core else None
+
+
+def vendor_from_text(text: str) -> str | None:
+    """The first line that names a company by its legal form (GmbH, B.V., Ltd, בע"מ, …)."""
+    m = _LEGAL_SUFFIX.search(text[:6000])
+    if m is None:
+        return None
+    line = m.group().strip(" ,-|")
+    return line if len(line) <= 60 else None
+
+
+def is_personal_sender(address: str) -> bool:
+    return address.rsplit("@", 1)[-1].lower() in FREE_MAIL

@@ -1,0 +1,392 @@
+"""Parse untrusted RFC 822 mail into a small, decoded `ParsedEmail`, and pick a receipt's documents.
+
+Mail is untrusted input. `MalformedMessageError` is raised only when a message cannot be read, or
+has demonstrably lost content, so that it is counted as that message's error and never crashes its page:
+- the input is empty, or is binary garbage (NUL bytes in the header block),
+- no RFC 822 header could be parsed (plain text or junk with no `Name: value` lines),
+- an attachment is larger than `max_attachment_bytes` (storing it would be unsafe, dropping it would
+  silently lose a receipt document),
+- content is demonstrably lost: base64 holding characters base64 never uses, or a multipart cut off in
+  the middle of a base64 part (closing boundary missing and the part's length impossible).
+
+Tolerated, as mail clients do: unknown or mislabelled charsets (decoded by fallback: declared charset,
+UTF-8, then windows-1255 for Hebrew-looking bytes, then windows-1252), base64 with missing padding or
+mislabelled as quoted-printable, a missing closing boundary after whole parts, leading blank lines,
+doubled carriage returns, a whole message pasted as the body (a scripted forward: the inner message is
+read), zero-byte attachments (skipped).
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.errors import CloseBoundaryNotFoundDefect
+from email.header import decode_header
+from email.message import Message
+from email.utils import parseaddr, parsedate_to_datetime
+
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+from receipt_sync.errors import MalformedMessageError
+
+DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+# Charset labels seen in the wild that Python does not know, mapped to the codec mail clients use.
+_CHARSET_ALIASES = {
+    "iso-8859-8-i": "iso-8859-8",
+    "iso-8859-8-e": "iso-8859-8",
+    "visual": "iso-8859-8",
+    "logical": "iso-8859-8",
+    "windows-1255": "cp1255",
+    "x-unknown": "utf-8",
+    "unknown-8bit": "utf-8",
+    "ansi_x3.4-1968": "ascii",
+    "us-ascii": "ascii",
+    "utf8": "utf-8",
+    "x-user-defined": "cp1252",
+}
+_HEADER_NAME = re.compile(rb"^[!-9;-~]+:", re.MULTILINE)
+_HEBREW_BYTES = re.compile(rb"[\xe0-\xfa]")
+_HIGH_BYTES = re.compile(rb"[\x80-\xff]")
+_BASE64_BODY = re.compile(r"(?:[A-Za-z0-9+/]{40,}={0,2}[ \t]*\r?\n)+[A-Za-z0-9+/]*={0,2}")
+_EMBEDDED_MESSAGE = re.compile(
+    rb"(?:(?:Delivered-To|Received|Return-Path|From|Date|Subject|Message-ID|MIME-Version|X-[\w-]+):[^\n]*\r?\n"
+    rb"(?:[ \t][^\n]*\r?\n)*){3}",
+    re.IGNORECASE,
+)
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
+_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+
+
+@dataclass
+class Attachment:
+    filename: str | None
+    content_type: str
+    data: bytes
+    inline: bool
+    content_id: str | None
+
+
+@dataclass
+class ParsedEmail:
+    message_id: str | None
+    subject: str
+    sender: str
+    sender_address: str
+    date: datetime | None
+    text: str
+    html: str | None
+    attachments: list[Attachment] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Document:
+    kind: str  # "attachment" | "body"
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode with the declared charset, falling back the way mail clients do when it lies or is unknown."""
+    for codec in _codec_candidates(data, charset):
+        try:
+            return data.decode(codec)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("cp1252", errors="replace")
+
+
+def _codec_candidates(data: bytes, charset: str | None) -> list[str]:
+    declared = (charset or "").strip().strip('"').lower()
+    candidates = [_CHARSET_ALIASES.get(declared, declared)] if declared else []
+    candidates.append("utf-8")
+    if _looks_hebrew(data):
+        candidates.append("cp1255")
+    return candidates
+
+
+def _looks_hebrew(data: bytes) -> bool:
+    """Most high bytes in the Hebrew letter range of windows-1255/iso-8859-8: likely undeclared Hebrew."""
+    high = len(_HIGH_BYTES.findall(data))
+    return high > 0 and len(_HEBREW_BYTES.findall(data)) >= high * 0.6
+
+
+def decode_header_value(value: object) -> str:
+    """Decode an RFC 2047 header, tolerating unknown charsets and broken encoded words."""
+    if value is None:
+        return ""
+    raw = str(value)
+    try:
+        parts = decode_header(raw)
+    except Exception:  # email.header raises several types on malformed encoded words
+        return _clean_header(raw)
+    out = []
+    for chunk, charset in parts:
+        out.append(decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk)
+    # decode_header drops the whitespace between an encoded word and plain text; keep words apart.
+    joined = "".join(out) if len(parts) == 1 else _join_header_parts(parts, out)
+    return _clean_header(joined)
+
+
+def _join_header_parts(parts: list[tuple[object, str | None]], texts: list[str]) -> str:
+    result = ""
+    for (chunk, charset), text in zip(parts, texts, strict=True):
+        if result and charset is None and isinstance(chunk, bytes) and not text.startswith(" "):
+            text = " " + text
+        result += text
+    return result
+
+
+def _clean_header(value: str) -> str:
+    return _SPACES.sub(" ", value.replace("\r", " ").replace("\n", " ")).strip()
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body: scripts and styles dropped, block elements on their own lines."""
+    tree = HTMLParser(html)
+    tree.strip_tags(["script", "style", "head", "noscript", "template"])
+    root = tree.body or tree.root
+    if root is None:
+        return ""
+    text = root.text(separator="\n", strip=True)
+    return normalise_text(text)
+
+
+def normalise_text(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(line for line in lines if line))
+
+
+def parse_email(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> ParsedEmail:
+    """Parse one raw message; raise `MalformedMessageError` only when it cannot be read as mail."""
+    raw = _repair(raw)
+    _check_readable(raw)
+    try:
+        msg = email.message_from_bytes(raw)
+    except Exception as exc:  # the compat32 parser rarely raises, but untrusted input may find a way
+        raise MalformedMessageError(f"The message could not be parsed as MIME: {type(exc).__name__}") from exc
+    if not msg.keys():
+        raise MalformedMessageError("The message has no headers: it is not an email.")
+    _check_not_truncated(msg)
+    body = _Body()
+    _walk(msg, body, max_attachment_bytes)
+    return _build(msg, body)
+
+
+def _check_not_truncated(msg: Message) -> None:
+    """A multipart cut off inside its last base64 part has lost content (an impossible base64 length,
+    or a PDF without its `%%EOF`); one that merely lacks its closing boundary is read as it is."""
+    if not any(isinstance(d, CloseBoundaryNotFoundDefect) for part in msg.walk() for d in part.defects):
+        return
+    leaves = [part for part in msg.walk() if not part.is_multipart()]
+    last = leaves[-1] if leaves else None
+    if last is None or (last.get("Content-Transfer-Encoding") or "").strip().lower() != "base64":
+        return
+    payload = last.get_payload()
+    cleaned = re.sub(r"[^A-Za-z0-9+/=]", "", payload if isinstance(payload, str) else "")
+    cut_pdf = cleaned.startswith("JVBER") and b"%%EOF" not in _lenient_b64(cleaned)[-2048:]
+    if not cleaned or len(cleaned) % 4 or cut_pdf:
+        raise MalformedMessageError("The message is truncated: it ends in the middle of a part.")
+
+
+def _repair(raw: bytes) -> bytes:
+    """Undo damage mail tools commonly do: leading blank lines, doubled carriage returns."""
+    return raw.lstrip(b"\r\n\t ").replace(b"\r\r\n", b"\r\n")
+
+
+def _check_readable(raw: bytes) -> None:
+    if not raw or not raw.strip():
+        raise MalformedMessageError("The message is empty.")
+    head = raw[:8192].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    if b"\x00" in head:
+        raise MalformedMessageError("The message is binary data, not an email.")
+    if not _HEADER_NAME.search(head):
+        raise MalformedMessageError("The message has no headers: it is not an email.")
+
+
+@dataclass
+class _Body:
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    embedded: list[ParsedEmail] = field(default_factory=list)
+
+
+def _walk(msg: Message, body: _Body, limit: int) -> None:
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = _content_type(part)
+        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        filename = _filename(part)
+        if disposition != "attachment" and not filename and ctype.startswith("text/"):
+            _add_text_part(part, ctype, body, limit)
+            continue
+        _add_attachment(part, ctype, disposition, filename, body, limit)
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type().lower()
+    except Exception:
+        return "application/octet-stream"
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    if not name:
+        name = part.get_param("name")
+        name = name if isinstance(name, str) else None
+    return decode_header_value(name) or None if name else None
+
+
+def _payload(part: Message) -> bytes:
+    """Decoded payload; broken base64 is decoded as far as it goes rather than rejected."""
+    cte = (part.get("Content-Transfer-Encoding") or "").strip().lower()
+    raw = part.get_payload(decode=False)
+    if isinstance(raw, list):
+        return b""
+    if cte == "base64" or _BASE64_BODY.fullmatch(raw.strip()):
+        # Mislabelled base64 (declared quoted-printable or 7bit) is decoded as what it really is.
+        return _lenient_b64(raw)
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
+def _lenient_b64(text: str) -> bytes:
+    """Missing padding and odd line lengths are forgiven; foreign characters mean the content is lost."""
+    if _NOT_BASE64.search(text):
+        raise MalformedMessageError("A part's base64 is corrupt (it holds characters base64 never uses).")
+    cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text.split("=", 1)[0])
+    if len(cleaned) % 4 == 1:
+        cleaned = cleaned[:-1]  # a lone trailing character carries no whole byte
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned)
+    except ValueError:
+        return b""
+
+
+def _add_text_part(part: Message, ctype: str, body: _Body, limit: int) -> None:
+    data = _payload(part)
+    if ctype == "text/plain" and _EMBEDDED_MESSAGE.match(data):
+        try:  # a whole message pasted or encoded as the body: a forward done by a script
+            body.embedded.append(parse_email(data, max_attachment_bytes=limit))
+            return
+        except MalformedMessageError:
+            pass
+    text = decode_bytes(data, part.get_content_charset())
+    (body.html if ctype == "text/html" else body.plain).append(text)
+
+
+def _add_attachment(part: Message, ctype: str, disposition: str, filename: str | None, body: _Body, limit: int) -> None:
+    data = _payload(part)
+    if not data:
+        return  # zero-byte (or undecodable) attachments carry nothing worth keeping
+    if len(data) > limit:
+        raise MalformedMessageError(
+            f"Attachment {filename or ctype!r} is {len(data)} bytes, over the {limit}-byte limit."
+        )
+    cid = (part.get("Content-ID") or "").strip().strip("<>") or None
+    inline = disposition == "inline" or (disposition != "attachment" and cid is not None)
+    body.attachments.append(Attachment(filename, ctype, data, inline, cid))
+
+
+def _build(msg: Message, body: _Body) -> ParsedEmail:
+    if body.embedded and not "".join(body.plain).strip() and not body.html:
+        inner = body.embedded[0]
+        inner.message_id = decode_header_value(msg.get("Message-ID")) or inner.message_id
+        inner.attachments = inner.attachments + body.attachments
+        return inner
+    sender = decode_header_value(msg.get("From"))
+    name, address = parseaddr(sender)
+    html = "\n".join(body.html) if body.html else None
+    plain = "\n".join(body.plain).strip()
+    text = normalise_text(plain) if plain else (html_to_text(html) if html else "")
+    return ParsedEmail(
+        message_id=(decode_header_value(msg.get("Message-ID")) or None),
+        subject=decode_header_value(msg.get("Subject")),
+        sender=name.strip().strip('"') or address,
+        sender_address=address.lower(),
+        date=_date(msg.get("Date")),
+        text=text,
+        html=html,
+        attachments=body.attachments,
+        headers={k.lower(): decode_header_value(v) for k, v in msg.items()},
+    )
+
+
+def _date(value: object) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+_DOCUMENT_TYPES = ("application/pdf", "image/")
+_UNSAFE_TAGS = ["script", "iframe", "object", "embed", "frame", "frameset", "applet", "base", "form"]
+_URL_ATTRS = ("href", "src", "action", "formaction", "xlink:href", "background")
+
+
+def receipt_documents(parsed: ParsedEmail) -> list[Document]:
+    """The documents to store for a receipt: its PDF/image attachments, else its body as one HTML file."""
+    docs = [
+        Document("attachment", a.filename, _document_type(a), a.data)
+        for a in parsed.attachments
+        if not a.inline and _document_type(a).startswith(_DOCUMENT_TYPES)
+    ]
+    return docs or [body_document(parsed)]
+
+
+def _document_type(att: Attachment) -> str:
+    """Mailers often label PDFs application/octet-stream; trust a .pdf name or the PDF magic bytes."""
+    looks_pdf = (att.filename or "").lower().endswith(".pdf") or att.data.startswith(b"%PDF")
+    return "application/pdf" if att.content_type == "application/octet-stream" and looks_pdf else att.content_type
+
+
+def body_document(parsed: ParsedEmail) -> Document:
+    """The body as self-contained, script-free HTML: inline images embedded as data: URIs."""
+    html = sanitise_html(parsed.html, _inline_images(parsed)) if parsed.html else _plain_html(parsed.text)
+    return Document("body", None, "text/html", html.encode("utf-8"))
+
+
+def _inline_images(parsed: ParsedEmail) -> dict[str, str]:
+    images = {}
+    for att in parsed.attachments:
+        if att.content_id and att.content_type.startswith("image/"):
+            encoded = base64.b64encode(att.data).decode("ascii")
+            images[att.content_id.lower()] = f"data:{att.content_type};base64,{encoded}"
+    return images
+
+
+def sanitise_html(html: str, images: dict[str, str]) -> str:
+    """Drop active content (scripts, frames, event handlers, javascript: URLs); resolve cid: images."""
+    tree = HTMLParser(html)
+    tree.strip_tags(_UNSAFE_TAGS)
+    for node in tree.root.traverse() if tree.root else []:
+        for name, value in list(node.attributes.items()):
+            lowered = name.lower()
+            if lowered.startswith("on") or (
+                lowered in _URL_ATTRS and (value or "").strip().lower().startswith(("javascript:", "vbscript:"))
+            ):
+                del node.attrs[name]
+            elif lowered == "src" and (value or "").lower().startswith("cid:"):
+                node.attrs[name] = images.get(value[4:].strip("<>").lower(), "")
+    return tree.html or ""
+
+
+def _plain_html(text: str) -> str:
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body><pre>{escaped}</pre></body></html>'

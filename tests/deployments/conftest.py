@@ -1,0 +1,192 @@
+"""One `receipts up` for the whole tests/deployments session: a real Prefect server, worker and API.
+
+It runs against its own migrated PostgreSQL database and the fake Gmail server, with 5-second worker heartbeats
+so a stopped worker shows OFFLINE in ~15 s instead of 90 s. Tests that need the product's database in this
+process use `up_env` (settings pointed at the same database as `up`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from models.db import dispose_engines
+from receipt_sync.settings import get_settings
+from tests.fakes.gmail_server import FakeGmailServer
+from tests.fixtures.postgres import TEMPLATE_DB, PostgresServer, free_port
+from tests.fixtures.prefect_server import REPO_ROOT, VENV_BIN
+
+REFRESH_TOKEN = "1//rt-up-secret-5d2e-do-not-log"
+READY_LINE = "Press Ctrl-C to stop everything."
+
+
+@dataclass
+class UpProcess:
+    proc: subprocess.Popen[str]
+    api_url: str
+    prefect_api_url: str
+    ui_url: str
+    env: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def child_pids(self) -> dict[str, int]:
+        """`pids  prefect server 1, worker 2, API 3` from the ready banner."""
+        line = next(x for x in self.lines if x.strip().startswith("pids"))
+        pairs = [p.strip().rsplit(" ", 1) for p in line.split("pids", 1)[1].split(",")]
+        return {name: int(pid) for name, pid in pairs}
+
+
+def _read_lines(up: UpProcess) -> None:
+    assert up.proc.stdout is not None
+    for line in up.proc.stdout:
+        up.lines.append(line.rstrip("\n"))
+
+
+def _wait_ready(up: UpProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while READY_LINE not in up.lines:
+        if up.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"receipts up did not start:\n{up.output}")
+        time.sleep(0.2)
+
+
+def stop_up(up: UpProcess, sig: int = signal.SIGINT, timeout: float = 60) -> int:
+    if up.proc.poll() is None:
+        up.proc.send_signal(sig)
+    return up.proc.wait(timeout=timeout)
+
+
+class Webhook(ThreadingHTTPServer):
+    """Collects the JSON bodies Prefect's notification block POSTs (the alerts)."""
+
+    received: list[dict[str, str]]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}/alerts"
+
+
+class _Collect(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.received.append(json.loads(body or b"{}"))  # type: ignore[attr-defined]
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def alert_webhook() -> Iterator[Webhook]:
+    server = Webhook(("127.0.0.1", 0), _Collect)
+    server.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def up_gmail() -> Iterator[FakeGmailServer]:
+    with FakeGmailServer(refresh_tokens=[REFRESH_TOKEN], address="owner@up.example") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def up_db(pg_server: PostgresServer) -> str:
+    return pg_server.url(pg_server.create_database(template=TEMPLATE_DB))
+
+
+@pytest.fixture(scope="session")
+def up_settings(
+    up_db: str, up_gmail: FakeGmailServer, alert_webhook: Webhook, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    data = tmp_path_factory.mktemp("up-data")
+    return {
+        "DATABASE_URL": up_db,
+        "DATA_DIR": str(data),
+        "STORAGE_URL": str(data / "documents"),
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "GMAIL_API_ENDPOINT": up_gmail.url,
+        "GOOGLE_TOKEN_URI": up_gmail.token_uri,
+        "GOOGLE_CLIENT_ID": "test-client.apps.example",
+        "GOOGLE_CLIENT_SECRET": "test-client-secret",
+        "GMAIL_PAGE_SIZE": "10",
+        "TASK_RETRY_BASE_SECONDS": "0.05",
+        "DIAGNOSTIC_KEY": "diag-key-for-up-tests-0123456789",
+        "ALERT_WEBHOOK_URL": alert_webhook.url,
+    }
+
+
+@pytest.fixture(scope="session")
+def receipts_up(up_settings: dict[str, str]) -> Iterator[UpProcess]:
+    """`receipts up` on free ports; stopped (and its children checked) by the last test or at teardown."""
+    api_port, prefect_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(up_settings, PREFECT_WORKER_HEARTBEAT_SECONDS="5", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    cmd = [str(VENV_BIN / "receipts"), "up", "--api-port", str(api_port), "--prefect-port", str(prefect_port)]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    prefect = f"http://127.0.0.1:{prefect_port}"
+    up = UpProcess(proc, f"http://127.0.0.1:{api_port}", f"{prefect}/api", prefect, env)
+    threading.Thread(target=_read_lines, args=(up,), daemon=True).start()
+    try:
+        _wait_ready(up, timeout=180)
+        yield up
+    finally:
+        if proc.poll() is None:
+            try:
+                stop_up(up)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def up_env(receipts_up: UpProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """This test process's settings pointed at the database, storage, Gmail and Prefect that `up` uses."""
+    env = {k: v for k, v in receipts_up.env.items() if k in _PRODUCT_KEYS}
+    env["PREFECT_API_URL"] = receipts_up.prefect_api_url
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()
+    dispose_engines()
+
+
+_PRODUCT_KEYS = {
+    "DATABASE_URL", "DATA_DIR", "STORAGE_URL", "ENCRYPTION_KEY", "GMAIL_API_ENDPOINT", "GOOGLE_TOKEN_URI",
+    "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GMAIL_PAGE_SIZE", "TASK_RETRY_BASE_SECONDS", "DIAGNOSTIC_KEY",
+}  # fmt: skip
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in _proc_state(pid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0].lower()
+    except (OSError, IndexError):
+        return ""

@@ -1,0 +1,667 @@
+"""A fake Gmail API + Google OAuth token endpoint on 127.0.0.1, speaking Gmail's wire protocol.
+
+The real `googleapiclient` (static discovery, `api_endpoint` pointed here) and `google-auth` talk to it over
+HTTP, so tests and benchmarks exercise the production client code. It holds one mailbox ("me").
+
+Endpoints (paths as the discovery document builds them):
+- `GET  /gmail/v1/users/me/profile`                      -> method `getProfile`
+- `GET  /gmail/v1/users/me/messages`                     -> `messages.list` (q: see `gmail_query`)
+- `GET  /gmail/v1/users/me/messages/{id}`                -> `messages.get` (raw | full | metadata | minimal)
+- `GET  /gmail/v1/users/me/messages/{id}/attachments/{a}` -> `attachments.get`
+- `GET  /gmail/v1/users/me/history`                      -> `history.list` (404 once history is expired)
+- `POST /batch/gmail/v1`                                 -> `batch` (each inner part logged as its method)
+- `POST /token`                                          -> `token` (refresh_token grant, invalid_grant)
+
+Faults: `fail_next()` (scripted errors), `error_rate` (seeded random 5xx), `latency` (seconds per HTTP
+request), `max_concurrent` (429 "too many concurrent requests"), and per-user quota enforcement
+(`quota_units_per_minute`, sliding 60 s window, method costs in `costs`).
+
+Every API call is logged in `requests` (`RequestRecord`): `cost` is the method's quota cost, `units` what
+was charged. Units are charged when a call passed auth, scripted/random faults and the quota check; calls
+refused by the quota (429) are not charged, so `units` summed over any 60 s window is the quota spent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes import gmail_payload as payloads
+from tests.fakes.gmail_batch import parse_batch, render_batch
+from tests.fakes.gmail_query import SearchFields, parse_query
+
+DEFAULT_REFRESH_TOKEN = "fake-refresh-token"
+FETCH_METHODS = ("messages.get", "attachments.get")
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+DEFAULT_REASONS = {
+    400: "invalidArgument",
+    401: "authError",
+    403: "userRateLimitExceeded",
+    404: "notFound",
+    429: "rateLimitExceeded",
+    500: "backendError",
+    503: "backendError",
+}
+ROUTES = [
+    ("getProfile", re.compile(r"^/gmail/v1/users/(?P<user>[^/]+)/profile$")),
+    ("messages.list", re.compile(r"^/gmail/v1/users/(?P<user>[^/]+)/messages$")),
+    ("messages.get", re.compile(r"^/gmail/v1/users/(?P<user>[^/]+)/messages/(?P<id>[^/]+)$")),
+    (
+        "attachments.get",
+        re.compile(r"^/gmail/v1/users/(?P<user>[^/]+)/messages/(?P<id>[^/]+)/attachments/(?P<att>[^/]+)$"),
+    ),
+    ("history.list", re.compile(r"^/gmail/v1/users/(?P<user>[^/]+)/history$")),
+]
+
+
+@dataclass(frozen=True)
+class FakeMessage:
+    """A message to load: raw RFC 822 bytes plus the metadata Gmail keeps beside it."""
+
+    raw: bytes
+    id: str | None = None
+    thread_id: str | None = None
+    internal_date: datetime | int | None = None  # datetime, or epoch milliseconds
+    label_ids: tuple[str, ...] = ("INBOX",)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One API call as the server saw it (batch parts are separate records with `in_batch=True`)."""
+
+    time: float  # time.monotonic() when the request arrived
+    method: str
+    status: int
+    units: int
+    cost: int
+    in_batch: bool = False
+    reason: str | None = None
+    target: str = ""  # path and query string, e.g. to check the `q` a client sent
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Stored:
+    id: str
+    thread_id: str
+    raw: bytes
+    internal_ms: int
+    labels: tuple[str, ...]
+    history_id: int
+    fields: SearchFields | None = None
+
+
+@dataclass
+class _Fault:
+    status: int
+    reason: str
+    retry_after: float | None
+    method: str | None
+
+
+def json_reply(status: int, data: object, headers: dict[str, str] | None = None) -> Reply:
+    body = json.dumps(data).encode()
+    return Reply(status, body, {"Content-Type": "application/json; charset=UTF-8", **(headers or {})})
+
+
+def google_error(status: int, reason: str | None = None, message: str | None = None) -> Reply:
+    """An error in Google's JSON error format."""
+    reason = reason or DEFAULT_REASONS.get(status, "unknown")
+    message = message or f"{reason}"
+    error = {"message": message, "domain": "global", "reason": reason}
+    data = {"error": {"code": status, "message": message, "errors": [error], "status": STATUS_NAMES.get(status)}}
+    return json_reply(status, data)
+
+
+def to_epoch_ms(value: datetime | int | None, raw: bytes) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+    try:
+        return to_epoch_ms(parsedate_to_datetime(str(payloads.parse(raw).get("Date"))), raw)
+    except (TypeError, ValueError):
+        return int(time.time() * 1000)
+
+
+class FakeGmailServer:
+    """One fake mailbox behind a threaded HTTP server; use as a context manager (`gmail.url`)."""
+
+    def __init__(
+        self,
+        messages: Iterable[FakeMessage | bytes] = (),
+        *,
+        address: str = "user@example.com",
+        refresh_tokens: Iterable[str] = (DEFAULT_REFRESH_TOKEN,),
+        latency: float = 0.0,
+        error_rate: float = 0.0,
+        error_status: int = 500,
+        seed: int = 0,
+        quota_units_per_minute: int | None = None,
+        fetch_cost: int = 20,
+        costs: dict[str, int] | None = None,
+        max_concurrent: int | None = None,
+        inline_part_limit: int = 16 * 1024,
+        require_auth: bool = True,
+    ) -> None:
+        self.address = address
+        self.latency = latency
+        self.error_rate = error_rate
+        self.error_status = error_status
+        self.quota_units_per_minute = quota_units_per_minute
+        self.costs = {"getProfile": 1, "messages.list": 5, "history.list": 2, "batch": 0, "token": 0}
+        self.costs.update({m: fetch_cost for m in FETCH_METHODS})
+        self.costs.update(costs or {})
+        self.max_concurrent = max_concurrent
+        self.inline_part_limit = inline_part_limit
+        self.require_auth = require_auth
+        self._lock = threading.RLock()
+        self._random = random.Random(seed)
+        self._refresh_tokens = set(refresh_tokens)
+        self._access_tokens: dict[str, str] = {}
+        self._messages: dict[str, _Stored] = {}
+        self._history: list[tuple[int, str, str]] = []  # (history id, "messageAdded"/"messageDeleted", id)
+        self._history_id = 1000
+        self._oldest_history_id = 1000  # the smallest startHistoryId history.list still accepts
+        self._next_id = 0x18C0000000000000
+        self._faults: deque[_Fault] = deque()
+        self._charged: deque[tuple[float, int]] = deque()
+        self._in_flight = 0
+        self._list_cache: dict[tuple[str, bool, tuple[str, ...]], list[str]] = {}
+        self._records: list[RequestRecord] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        for message in messages:
+            self.add_message(message)
+
+    # ----- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> FakeGmailServer:
+        handler = type("Handler", (_Handler,), {"gmail": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="fake-gmail", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeGmailServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The API endpoint (GMAIL_API_ENDPOINT); the token URI is `token_uri`."""
+        assert self._httpd is not None, "server not started"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def token_uri(self) -> str:
+        return f"{self.url}/token"
+
+    @property
+    def batch_uri(self) -> str:
+        return f"{self.url}/batch/gmail/v1"
+
+    # ----- mailbox control -------------------------------------------------------------------------------
+    def add_message(
+        self,
+        message: FakeMessage | bytes,
+        *,
+        id: str | None = None,
+        thread_id: str | None = None,
+        internal_date: datetime | int | None = None,
+        label_ids: Iterable[str] = ("INBOX",),
+    ) -> str:
+        """Deliver a message (new mail arriving: it gets a new history id). Returns its id."""
+        if isinstance(message, bytes):
+            message = FakeMessage(message, id, thread_id, internal_date, tuple(label_ids))
+        with self._lock:
+            self._next_id += 1
+            message_id = message.id or f"{self._next_id:016x}"
+            self._history_id += 1
+            self._messages[message_id] = _Stored(
+                message_id,
+                message.thread_id or message_id,
+                message.raw,
+                to_epoch_ms(message.internal_date, message.raw),
+                tuple(message.label_ids),
+                self._history_id,
+            )
+            self._history.append((self._history_id, "messageAdded", message_id))
+            self._list_cache.clear()
+            return message_id
+
+    def delete_message(self, message_id: str) -> None:
+        """Delete a message for good (later gets answer 404)."""
+        with self._lock:
+            self._messages.pop(message_id)
+            self._history_id += 1
+            self._history.append((self._history_id, "messageDeleted", message_id))
+            self._list_cache.clear()
+
+    def raw(self, message_id: str) -> bytes:
+        return self._messages[message_id].raw
+
+    @property
+    def history_id(self) -> str:
+        return str(self._history_id)
+
+    @property
+    def message_ids(self) -> list[str]:
+        """All ids, newest first (the order of messages.list)."""
+        with self._lock:
+            return self._sorted_ids(lambda m: True)
+
+    def expire_history(self) -> None:
+        """Forget all history: every history id handed out so far now gets 404 from history.list."""
+        with self._lock:
+            self._history_id += 1
+            self._oldest_history_id = self._history_id
+            self._history.clear()
+
+    def revoke(self, refresh_token: str) -> None:
+        """Revoke a refresh token and the access tokens minted from it (like a user removing access)."""
+        with self._lock:
+            self._refresh_tokens.discard(refresh_token)
+            for access, refresh in list(self._access_tokens.items()):
+                if refresh == refresh_token:
+                    del self._access_tokens[access]
+
+    def add_refresh_token(self, refresh_token: str) -> None:
+        with self._lock:
+            self._refresh_tokens.add(refresh_token)
+
+    def fail_next(
+        self,
+        n: int = 1,
+        *,
+        status: int = 429,
+        reason: str | None = None,
+        retry_after: float | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Answer the next `n` API calls (optionally only of `method`, e.g. "messages.get") with an error."""
+        with self._lock:
+            fault = _Fault(status, reason or DEFAULT_REASONS.get(status, "unknown"), retry_after, method)
+            self._faults.extend([fault] * n)
+
+    # ----- the request log -------------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def calls(self, method: str) -> list[RequestRecord]:
+        return [r for r in self.requests if r.method == method]
+
+    def max_units_in_window(self, seconds: float = 60.0) -> int:
+        """The most units charged within any window of `seconds` (the quota a client really used)."""
+        charged = [(r.time, r.units) for r in self.requests if r.units]
+        best, total, start = 0, 0, 0
+        for end_time, units in charged:
+            total += units
+            while charged[start][0] <= end_time - seconds:
+                total -= charged[start][1]
+                start += 1
+            best = max(best, total)
+        return best
+
+    def _log(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    # ----- HTTP entry points -----------------------------------------------------------------------------
+    def handle_http(self, verb: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+        """Serve one HTTP request (called from the handler threads)."""
+        path = urlsplit(target).path
+        if verb == "POST" and path == "/token":
+            time.sleep(self.latency)
+            return self._token(body)
+        with self._lock:
+            if self.max_concurrent is not None and self._in_flight >= self.max_concurrent:
+                return self._refuse_concurrent(target)
+            self._in_flight += 1
+        try:
+            time.sleep(self.latency)  # inside: a slow request occupies a concurrency slot
+            if verb == "POST" and path == "/batch/gmail/v1":
+                return self._batch(headers, body)
+            return self.api_call(verb, target, headers)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _refuse_concurrent(self, target: str) -> Reply:
+        path = urlsplit(target).path
+        method = "batch" if path == "/batch/gmail/v1" else route(path)[0]
+        cost = self.costs.get(method, 0)
+        self._log(RequestRecord(time.monotonic(), method, 429, 0, cost, False, "rateLimitExceeded", target))
+        return google_error(429, "rateLimitExceeded", "Too many concurrent requests for user")
+
+    def _token(self, body: bytes) -> Reply:
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        refresh = form.get("refresh_token", "")
+        with self._lock:
+            known = form.get("grant_type") == "refresh_token" and refresh in self._refresh_tokens
+            if known:
+                access = "ya29.fake-" + secrets.token_urlsafe(16)
+                self._access_tokens[access] = refresh
+        status = 200 if known else 400
+        self._log(RequestRecord(time.monotonic(), "token", status, 0, 0))
+        if not known:
+            error = {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+            return json_reply(400, error)
+        scope = form.get("scope", "https://www.googleapis.com/auth/gmail.readonly")
+        return json_reply(200, {"access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer"})
+
+    def _batch(self, headers: dict[str, str], body: bytes) -> Reply:
+        now = time.monotonic()
+        try:
+            parts = parse_batch(headers.get("content-type", ""), body)
+        except ValueError as exc:
+            self._log(RequestRecord(now, "batch", 400, 0, 0))
+            return google_error(400, "badRequest", str(exc))
+        if len(parts) > 100:
+            self._log(RequestRecord(now, "batch", 400, 0, 0))
+            return google_error(400, "badRequest", "Too many requests in batch (limit is 100).")
+        self._log(RequestRecord(now, "batch", 200, 0, 0))
+        outer_auth = {k: v for k, v in headers.items() if k == "authorization"}
+        replies = [(cid, self.api_call(p.verb, p.target, {**outer_auth, **p.headers}, True)) for cid, p in parts]
+        content_type, payload = render_batch(replies)
+        return Reply(200, payload, {"Content-Type": content_type})
+
+    # ----- one API call ----------------------------------------------------------------------------------
+    def api_call(self, verb: str, target: str, headers: dict[str, str], in_batch: bool = False) -> Reply:
+        """Auth, faults, quota, then the method itself; logged as one `RequestRecord`."""
+        now = time.monotonic()
+        split = urlsplit(target)
+        method, params = route(split.path)
+        cost = self.costs.get(method, 0)
+        reply, charged = self._admit(method, cost, headers, now)
+        if reply is None:
+            query = {k: v for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+            reply = self._serve(verb, method, params, query)
+        units = cost if charged else 0
+        self._log(RequestRecord(now, method, reply.status, units, cost, in_batch, _reason(reply), target))
+        return reply
+
+    def _admit(self, method: str, cost: int, headers: dict[str, str], now: float) -> tuple[Reply | None, bool]:
+        """Refuse the call (reply, charged=False) or let it through (None, charged=True)."""
+        if method == "unknown":
+            return google_error(404, "notFound", "Not Found"), False
+        if self.require_auth and not self._authorized(headers.get("authorization", "")):
+            message = "Request had invalid authentication credentials. Expected OAuth 2 access token."
+            return google_error(401, "authError", message), False
+        fault = self._take_fault(method)
+        if fault is not None:
+            reply = google_error(fault.status, fault.reason)
+            if fault.retry_after is not None:
+                reply.headers["Retry-After"] = str(math.ceil(fault.retry_after))
+            return reply, False
+        refused = self._charge(cost, now)
+        return refused, refused is None
+
+    def _authorized(self, header: str) -> bool:
+        token = header[7:] if header.lower().startswith("bearer ") else ""
+        with self._lock:
+            return token in self._access_tokens
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if fault.method in (None, method):
+                    del self._faults[index]
+                    return fault
+            if self.error_rate and self._random.random() < self.error_rate:
+                return _Fault(self.error_status, DEFAULT_REASONS.get(self.error_status, "backendError"), None, None)
+        return None
+
+    def _charge(self, cost: int, now: float) -> Reply | None:
+        """Sliding 60 s window per user; a refused call is not charged (it is logged with units=0)."""
+        if self.quota_units_per_minute is None:
+            return None
+        with self._lock:
+            while self._charged and self._charged[0][0] <= now - 60:
+                self._charged.popleft()
+            used = sum(units for _, units in self._charged)
+            if used + cost <= self.quota_units_per_minute:
+                self._charged.append((now, cost))
+                return None
+            wait = self._seconds_until_free(used + cost - self.quota_units_per_minute, now)
+        reply = google_error(
+            429,
+            "rateLimitExceeded",
+            "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'",
+        )
+        reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return reply
+
+    def _seconds_until_free(self, excess: int, now: float) -> float:
+        freed = 0
+        for at, units in self._charged:
+            freed += units
+            if freed >= excess:
+                return at + 60 - now
+        return 60.0
+
+    # ----- the Gmail methods -----------------------------------------------------------------------------
+    def _serve(self, verb: str, method: str, params: dict[str, str], query: dict[str, list[str]]) -> Reply:
+        if verb != "GET":
+            return google_error(405, "methodNotAllowed", "Method not allowed")
+        if params.get("user") not in ("me", self.address):
+            return google_error(403, "forbidden", "Delegation denied")
+        handlers = {
+            "getProfile": lambda: self._profile(),
+            "messages.list": lambda: self._list(query),
+            "messages.get": lambda: self._get(params["id"], query),
+            "attachments.get": lambda: self._attachment(params["id"], params["att"]),
+            "history.list": lambda: self._history_list(query),
+        }
+        return handlers[method]()
+
+    def _profile(self) -> Reply:
+        with self._lock:
+            data = {
+                "emailAddress": self.address,
+                "messagesTotal": len(self._messages),
+                "threadsTotal": len({m.thread_id for m in self._messages.values()}),
+                "historyId": str(self._history_id),
+            }
+        return json_reply(200, data)
+
+    def _list(self, query: dict[str, list[str]]) -> Reply:
+        q = _one(query, "q") or ""
+        spam = (_one(query, "includeSpamTrash") or "false").lower() == "true"
+        labels = tuple(query.get("labelIds", []))
+        size = min(int(_one(query, "maxResults") or 100), 500)
+        offset = int(_one(query, "pageToken") or 0)
+        with self._lock:
+            ids = self._matching(q, spam, labels)
+            page = [{"id": i, "threadId": self._messages[i].thread_id} for i in ids[offset : offset + size]]
+        data: dict[str, object] = {"resultSizeEstimate": len(ids)}
+        if page:
+            data["messages"] = page
+        if offset + size < len(ids):
+            data["nextPageToken"] = str(offset + size)
+        return json_reply(200, data)
+
+    def _matching(self, q: str, spam: bool, labels: tuple[str, ...]) -> list[str]:
+        key = (q, spam, labels)
+        if key not in self._list_cache:
+            predicate = parse_query(q) if q.strip() else None
+
+            def keep(m: _Stored) -> bool:
+                if not spam and {"SPAM", "TRASH"} & set(m.labels):
+                    return False
+                if labels and not set(labels) <= set(m.labels):
+                    return False
+                return predicate is None or predicate(self._fields(m))
+
+            self._list_cache[key] = self._sorted_ids(keep)
+        return self._list_cache[key]
+
+    def _sorted_ids(self, keep: Callable[[_Stored], bool]) -> list[str]:
+        chosen = [m for m in self._messages.values() if keep(m)]
+        chosen.sort(key=lambda m: (m.internal_ms, m.id), reverse=True)
+        return [m.id for m in chosen]
+
+    def _fields(self, stored: _Stored) -> SearchFields:
+        if stored.fields is None:
+            stored.fields = payloads.search_fields(stored.raw, frozenset(stored.labels), stored.internal_ms)
+        return stored.fields
+
+    def _get(self, message_id: str, query: dict[str, list[str]]) -> Reply:
+        stored = self._messages.get(message_id)
+        if stored is None:
+            return google_error(404, "notFound", "Requested entity was not found.")
+        fmt = (_one(query, "format") or "full").lower()
+        data: dict[str, object] = {
+            "id": stored.id,
+            "threadId": stored.thread_id,
+            "labelIds": list(stored.labels),
+            "historyId": str(stored.history_id),
+            "internalDate": str(stored.internal_ms),
+            "sizeEstimate": len(stored.raw),
+        }
+        if fmt == "raw":
+            data["raw"] = payloads.b64url(stored.raw)
+        if fmt != "minimal":
+            msg = payloads.parse(stored.raw)
+            data["snippet"] = payloads.snippet(msg)
+            if fmt == "full":
+                data["payload"] = payloads.payload_tree(msg, stored.id, self.inline_part_limit)
+            elif fmt == "metadata":
+                data["payload"] = payloads.metadata_payload(msg, query.get("metadataHeaders", []))
+        return json_reply(200, data)
+
+    def _attachment(self, message_id: str, attachment: str) -> Reply:
+        stored = self._messages.get(message_id)
+        part_id = payloads.part_id_of(attachment)
+        data = payloads.attachment_bytes(stored.raw, part_id) if stored and part_id is not None else None
+        if data is None:
+            return google_error(404, "notFound", "Requested entity was not found.")
+        return json_reply(200, {"attachmentId": attachment, "size": len(data), "data": payloads.b64url(data)})
+
+    def _history_list(self, query: dict[str, list[str]]) -> Reply:
+        start_text = _one(query, "startHistoryId")
+        if not start_text or not start_text.isdigit():
+            return google_error(400, "invalidArgument", "Invalid startHistoryId")
+        start = int(start_text)
+        types = set(query.get("historyTypes", [])) or {"messageAdded", "messageDeleted"}
+        size = min(int(_one(query, "maxResults") or 100), 500)
+        offset = int(_one(query, "pageToken") or 0)
+        with self._lock:
+            if start < self._oldest_history_id:
+                return google_error(404, "notFound", "Requested entity was not found.")
+            records = [r for r in self._history if r[0] > start and r[1] in types]
+            data: dict[str, object] = {"historyId": str(self._history_id)}
+            if records[offset : offset + size]:
+                data["history"] = [self._history_record(r) for r in records[offset : offset + size]]
+        if offset + size < len(records):
+            data["nextPageToken"] = str(offset + size)
+        return json_reply(200, data)
+
+    def _history_record(self, record: tuple[int, str, str]) -> dict[str, object]:
+        history_id, kind, message_id = record
+        stored = self._messages.get(message_id)
+        ref: dict[str, object] = {"id": message_id, "threadId": stored.thread_id if stored else message_id}
+        if stored is not None:
+            ref["labelIds"] = list(stored.labels)
+        key = "messagesAdded" if kind == "messageAdded" else "messagesDeleted"
+        messages = [{"id": message_id, "threadId": ref["threadId"]}]
+        return {"id": str(history_id), "messages": messages, key: [{"message": ref}]}
+
+
+def route(path: str) -> tuple[str, dict[str, str]]:
+    for name, pattern in ROUTES:
+        match = pattern.match(path)
+        if match:
+            return name, {k: unquote(v) for k, v in match.groupdict().items()}
+    return "unknown", {}
+
+
+def _one(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+def _reason(reply: Reply) -> str | None:
+    if reply.status < 400:
+        return None
+    try:
+        return json.loads(reply.body)["error"]["errors"][0]["reason"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive transport around `FakeGmailServer.handle_http`."""
+
+    protocol_version = "HTTP/1.1"
+    gmail: FakeGmailServer
+
+    def do_GET(self) -> None:
+        self._respond("GET")
+
+    def do_POST(self) -> None:
+        self._respond("POST")
+
+    def _respond(self, verb: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if headers.get("x-http-method-override"):  # googleapiclient turns long GETs into POSTs
+            verb, target = headers["x-http-method-override"], f"{self.path}?{body.decode()}"
+        else:
+            target = self.path
+        reply = self.gmail.handle_http(verb, target, headers, body)
+        self.send_response(reply.status)
+        for name, value in {**reply.headers, "Content-Length": str(len(reply.body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
+        return

@@ -1,0 +1,156 @@
+"""The gmail-sync flow against the fake Gmail server, through the real googleapiclient, on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from flows.gmail_sync import gmail_sync
+from models import MailboxConnection, ReceiptDocument
+from models.db import session_scope
+from receipt_sync.errors import MailboxAuthError
+from receipt_sync.storage import open_storage
+from tests.fakes.gmail_server import FakeGmailServer
+from tests.fixtures.mailbox import load, receipt_ids, sample_messages, well_formed_stored
+from tests.flows.conftest import REFRESH_TOKEN, stored_receipts, sync_runs
+
+
+def test_full_sync_stores_exactly_the_mailbox_receipts_with_their_fields(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    messages = [m for m in sample_messages(90) if m.truth.kind != "malformed"]
+    load(gmail, messages)
+    business_id = connect_business()
+
+    summary = gmail_sync(business_id=business_id, mode="full")
+
+    stored = stored_receipts(business_id)
+    expected = {m.id: m.truth for m in messages if m.truth.is_receipt}
+    assert set(stored) == set(expected)
+    for message_id, truth in expected.items():
+        receipt = stored[message_id]
+        assert receipt.total == Decimal(truth.total or "0"), message_id
+        assert receipt.currency == truth.currency, message_id
+    assert summary["status"] == "completed"
+    assert summary["receipts_saved"] == len(expected)
+    assert summary["messages_scanned"] == len(messages)
+
+
+def test_second_sync_fetches_and_stores_nothing_new(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    load(gmail, sample_messages(50))
+    business_id = connect_business()
+    gmail_sync(business_id=business_id, mode="full")
+    before = stored_receipts(business_id)
+    gmail.clear_requests()
+
+    summary = gmail_sync(business_id=business_id, mode="full")
+
+    assert summary["receipts_saved"] == 0
+    assert summary["duplicates_skipped"] == 50
+    assert gmail.calls("messages.get") == []
+    assert set(stored_receipts(business_id)) == set(before)
+
+
+def test_incremental_sync_stores_only_new_mail_and_costs_one_call_when_unchanged(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    first, later = sample_messages(40, seed=3), sample_messages(12, seed=4)
+    load(gmail, first)
+    business_id = connect_business()
+    gmail_sync(business_id=business_id, mode="full")
+    before = stored_receipts(business_id)
+    gmail.clear_requests()
+
+    unchanged = gmail_sync(business_id=business_id, mode="incremental")
+    api_calls = [r.method for r in gmail.requests if r.method != "token"]
+    assert api_calls == ["getProfile"]
+    assert unchanged["messages_scanned"] == 0
+
+    load(gmail, later)
+    summary = gmail_sync(business_id=business_id, mode="incremental")
+
+    assert summary["messages_scanned"] == len(later)
+    assert summary["receipts_saved"] == len(set(stored_receipts(business_id)) - set(before))
+    everything = first + later
+    assert well_formed_stored(set(stored_receipts(business_id)), everything) == receipt_ids(everything)
+
+
+def test_expired_history_falls_back_to_a_full_sync_of_the_window(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    first, later = sample_messages(20, seed=5), sample_messages(10, seed=6)
+    load(gmail, first)
+    business_id = connect_business()
+    gmail_sync(business_id=business_id, mode="full")
+    load(gmail, later)
+    gmail.expire_history()
+
+    summary = gmail_sync(business_id=business_id, mode="incremental")
+
+    assert summary["status"] == "completed"
+    everything = first + later
+    assert well_formed_stored(set(stored_receipts(business_id)), everything) == receipt_ids(everything)
+    assert summary["duplicates_skipped"] == len(first)  # the full pass fetched only what was new
+
+
+def test_rate_limits_and_server_errors_are_retried_until_the_run_completes(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    messages = sample_messages(60, seed=8)
+    load(gmail, messages)
+    business_id = connect_business()
+    gmail.fail_next(3, status=429, retry_after=0.1)
+    gmail.fail_next(2, status=503)
+    gmail.error_rate = 0.1
+
+    summary = gmail_sync(business_id=business_id, mode="full")
+
+    assert summary["status"] == "completed"
+    assert well_formed_stored(set(stored_receipts(business_id)), messages) == receipt_ids(messages)
+    assert any(r.status in (429, 500, 503) for r in gmail.requests)
+
+
+def test_revoked_token_fails_once_and_asks_for_reconnection(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    load(gmail, sample_messages(10))
+    business_id = connect_business()
+    gmail.revoke(REFRESH_TOKEN)
+    gmail.clear_requests()
+
+    with pytest.raises(MailboxAuthError) as raised:
+        gmail_sync(business_id=business_id, mode="full")
+
+    assert "reconnect" in str(raised.value).lower()
+    assert REFRESH_TOKEN not in repr(raised.value)
+    assert len(gmail.calls("token")) == 1  # a permanent error is not retried
+    (run,) = sync_runs(business_id)
+    assert run.status == "failed"
+    assert "reconnect" in (run.error_message or "").lower()
+    with session_scope() as session:
+        mailbox = session.scalars(select(MailboxConnection).where(MailboxConnection.business_id == business_id)).one()
+        assert mailbox.status == "needs_reauth"
+    with pytest.raises(MailboxAuthError):  # later syncs stop until the mailbox is reconnected
+        gmail_sync(business_id=business_id, mode="incremental")
+
+
+def test_documents_of_stored_receipts_are_in_storage(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    messages = sample_messages(30, seed=9)
+    load(gmail, messages)
+    business_id = connect_business()
+    gmail_sync(business_id=business_id, mode="full")
+
+    with session_scope() as session:
+        documents = session.scalars(select(ReceiptDocument).where(ReceiptDocument.business_id == business_id)).all()
+    storage = open_storage()
+    assert {d.receipt_id for d in documents} == {r.id for r in stored_receipts(business_id).values()}
+    for document in documents:
+        assert len(storage.get(document.storage_key)) == document.size_bytes
+        assert document.storage_key.startswith(f"businesses/{business_id}/documents/")
