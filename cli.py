@@ -190,12 +190,22 @@ def sync(
         "max_messages": max_messages,
     }
     if deployment:
-        from deployments.sync_requests import request_sync
-
-        out.print_json(data=request_sync(business, params, trigger="cli"))
+        _request_through_deployment(business, params)
         return
     summary = _run_with_progress(business, f"syncing business {business}", lambda: _sync_in_process(business, **params))
     out.print_json(data=summary)
+
+
+def _request_through_deployment(business_id: int, params: dict[str, Any]) -> None:
+    """Queue the sync on the deployment's work pool, refused (and nothing left queued) when no worker listens."""
+    from deployments.sync_requests import request_sync
+    from receipt_sync.settings import get_settings
+
+    flow_params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
+    with _session() as session:
+        run = request_sync(session, get_settings(), business_id=business_id, parameters=flow_params, trigger="cli")
+        queued = {"sync_run_id": run.id, "flow_run_id": run.flow_run_id, "status": run.status}
+    out.print_json(data=queued)
 
 
 @app.command()

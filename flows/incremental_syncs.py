@@ -136,7 +136,7 @@ def _retry_unreachable(task: object, task_run: object, state: object) -> bool:
 @task(name="start-incremental-sync", retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_unreachable)
 def start_incremental_sync(business_id: int) -> str | None:
     """Queue one incremental sync through the deployment (trigger `schedule`); returns its flow run id."""
-    from api.sync_service import request_sync
+    from deployments.sync_requests import request_sync
 
     with session_scope() as session:
         run = request_sync(

@@ -132,8 +132,9 @@ def format_validation_error(exc: ValidationError) -> str:
     """One line per bad variable, named as the user sets it (the env var), without echoing secrets."""
     lines = []
     for err in exc.errors():
-        name = "_".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
-        lines.append(f"  {name}: {err['msg']}")
+        name = "_".join(str(p) for p in err["loc"]).upper()
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}" if name else f"  {message}")
     return "Invalid configuration:\n" + "\n".join(lines)
 
 

@@ -15,11 +15,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
-from api import sync_service
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.responses import CONFLICT, ERRORS, SYNC_TRIGGER_ERRORS
 from api.schemas import Id, ReviewStatus, bounded_str
 from deployments import prefect_api
+from deployments import sync_requests as sync_service
 from models.deletion import DeletionRun
 from models.queries import deletions as q
 from models.queries.sync_runs import stale_reason

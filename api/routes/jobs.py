@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from api.deps import CallerDep, DiagnosticsAccess, SessionDep, SettingsDep
 from api.responses import ERRORS, FORBIDDEN, UNAVAILABLE
 from api.routes.health import database_ok
-from api.sync_service import progress, stale_reason_for
 from deployments import prefect_api
+from deployments.sync_requests import progress, stale_reason_for
 from models.runs import ACTIVE_STATUSES, SyncRun
 from receipt_sync.errors import OrchestratorUnavailable
 from receipt_sync.settings import Settings

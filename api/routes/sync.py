@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import sync_service
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.responses import ERRORS, SYNC_TRIGGER_ERRORS
 from api.schemas import Id, PrefectState, SyncRequest, SyncRunList, SyncRunPublic
+from deployments import sync_requests as sync_service
 from models.queries.sync_runs import get_sync_run
 from models.runs import SyncRun
 from receipt_sync.errors import NotFoundError

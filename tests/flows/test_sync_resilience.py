@@ -124,7 +124,7 @@ def test_two_syncs_of_one_business_never_run_together_but_two_businesses_do(
     gmail: FakeGmailServer, connect_business: Callable[..., int]
 ) -> None:
     load(gmail, sample_messages(40, seed=41))
-    gmail.latency = 0.01
+    gmail.latency = 0.3  # each run lasts seconds, so runs of two businesses must overlap
     first, second = connect_business("A"), connect_business("B")
     outcomes: dict[str, object] = {}
 
