@@ -32,6 +32,12 @@ class Receipt(Base):
         Index("ix_receipt_business_date", "business_id", "receipt_date", "id"),
         Index("ix_receipt_business_status", "business_id", "status", "id"),
         Index("ix_receipt_business_received", "business_id", "received_at", "id"),
+        # Covering index for the stats endpoint's index-only scans (migration 0003).
+        Index(
+            "ix_receipt_business_stats",
+            "business_id",
+            postgresql_include=["status", "currency", "total", "receipt_date"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from receipt_sync.errors import StorageError, TransientMailError
+from receipt_sync.retry import backoff_delays as exponential_delays
 from receipt_sync.settings import get_settings
 
 TRANSIENT = (TransientMailError, StorageError, OperationalError, TimeoutError, ConnectionError)
@@ -28,6 +29,6 @@ def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
 
 
 def backoff_delays(retries: int) -> list[float]:
-    """Exponential back-off from `TASK_RETRY_BASE_SECONDS` (read at run time, so tests can shorten it)."""
-    base = get_settings().task_retry_base_seconds
-    return [min(base * 2**attempt, 60.0) for attempt in range(retries)]
+    """Prefect's `retry_delay_seconds`: doubling from `TASK_RETRY_BASE_SECONDS`, read at run time so tests
+    can shorten it, capped at 60 s (Google advises 32–64 s)."""
+    return exponential_delays(get_settings().task_retry_base_seconds, retries, cap=60.0)
