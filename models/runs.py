@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, UTCDateTime, utcnow
@@ -44,7 +44,7 @@ class SyncRun(Base):
     duplicates_skipped: Mapped[int] = mapped_column(Integer, default=0)
     errors_count: Mapped[int] = mapped_column(Integer, default=0)
     messages_estimated: Mapped[int | None] = mapped_column(Integer)
-    percent: Mapped[float] = mapped_column(default=0.0)
+    percent: Mapped[float] = mapped_column(Float, default=0.0)
     # {"page_token": ..., "history_id": ..., "phase": ...}: where a rerun resumes.
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)

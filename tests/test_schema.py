@@ -32,3 +32,16 @@ def test_receipt_is_unique_per_business_and_message(db_url: str) -> None:
         session.add(Receipt(business_id=business_id, source_message_id="m1"))
     with pytest.raises(IntegrityError), session_scope(db_url) as session:
         session.add(Receipt(business_id=business_id, source_message_id="m1"))
+
+
+def test_migrations_build_exactly_the_schema_the_models_declare(db_url: str) -> None:
+    """A model change without its migration would ship a database the code does not expect."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from models import Base
+    from models.db import get_engine
+
+    with get_engine(db_url).connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []

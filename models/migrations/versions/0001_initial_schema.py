@@ -129,7 +129,7 @@ def upgrade() -> None:
         sa.Column("duplicates_skipped", sa.Integer(), nullable=False),
         sa.Column("errors_count", sa.Integer(), nullable=False),
         sa.Column("messages_estimated", sa.Integer(), nullable=True),
-        sa.Column("percent", sa.Double(), nullable=False),
+        sa.Column("percent", sa.Float(), nullable=False),
         sa.Column("checkpoint", sa.JSON(), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("message_errors", sa.JSON(), nullable=True),
