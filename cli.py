@@ -42,6 +42,11 @@ def main() -> None:
         sys.exit(1)
 
 
+def _print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout, never wrapped or styled for a terminal."""
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
 @contextmanager
 def _session() -> Iterator[Any]:
     from models.db import session_scope
@@ -168,7 +173,7 @@ def import_mbox(
     summary = _run_with_progress(
         business, f"importing {file.name}", lambda: _sync_in_process(business, mode="full", max_messages=max_messages)
     )
-    out.print_json(data=summary)
+    _print_json(summary)
 
 
 @app.command()
@@ -192,8 +197,12 @@ def sync(
     if deployment:
         _request_through_deployment(business, params)
         return
+    with _session() as session:  # refuse before starting a flow, with the one line that says what to do
+        from models.queries.mailboxes import mailbox_for_business
+
+        mailbox_for_business(session, business)
     summary = _run_with_progress(business, f"syncing business {business}", lambda: _sync_in_process(business, **params))
-    out.print_json(data=summary)
+    _print_json(summary)
 
 
 def _request_through_deployment(business_id: int, params: dict[str, Any]) -> None:
@@ -205,7 +214,7 @@ def _request_through_deployment(business_id: int, params: dict[str, Any]) -> Non
     with _session() as session:
         run = request_sync(session, get_settings(), business_id=business_id, parameters=flow_params, trigger="cli")
         queued = {"sync_run_id": run.id, "flow_run_id": run.flow_run_id, "status": run.status}
-    out.print_json(data=queued)
+    _print_json(queued)
 
 
 @app.command()
@@ -218,7 +227,7 @@ def extract(
 
     result = extract_file(file).to_json()
     if as_json:
-        out.print(json.dumps(result, ensure_ascii=False))
+        _print_json(result)
         return
     table = Table(show_header=False)
     for key in ("is_receipt", "confidence", "vendor", "total", "currency", "date", "document_number"):
@@ -248,7 +257,7 @@ def export(
     with _session() as session:
         rows = export_rows(session, business, date.fromisoformat(since) if since else None)
     if fmt == "json":
-        out.print(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS)
     writer.writeheader()

@@ -1,0 +1,92 @@
+"""The `receipts` command as a user runs it: its output contracts (SPEC §8) and its errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from models.db import session_scope
+from models.queries.tokens import authenticate
+from receipt_sync.samples import generate_messages, write_mbox
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = ["is_receipt", "confidence", "vendor", "total", "currency", "date", "document_number", "reasons"]
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(settings_env: dict[str, str], prefect_api_url: str) -> dict[str, str]:
+    return settings_env
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_business_and_token_create_print_what_the_user_needs(cli_env: dict[str, str]) -> None:
+    business_id = int(_ok("business", "create", "--name", "Acme Ltd").strip())
+    token = _ok("token", "create", "--business", str(business_id)).strip()
+    with session_scope() as session:
+        found = authenticate(session, token)
+        assert found is not None and found.business_id == business_id and found.role == "member"
+
+
+def test_imported_mbox_exports_its_receipts_in_the_json_and_csv_contracts(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    messages = generate_messages(60, seed=17)
+    mbox = tmp_path / "Takeout.mbox"
+    write_mbox(messages, mbox)
+    business_id = _ok("business", "create", "--name", "Importer").strip()
+
+    summary = json.loads(_ok("import-mbox", str(mbox), "--business", business_id))
+    exported = json.loads(_ok("export", "--business", business_id, "--format", "json"))
+
+    well_formed = [m for m in messages if m.truth.kind != "malformed"]
+    expected_totals = sorted(m.truth.total for m in well_formed if m.truth.is_receipt)
+    assert summary["receipts_saved"] == len(exported)
+    assert {r["total"] for r in exported} >= set(expected_totals)
+    for row in exported:
+        assert set(CONTRACT) | {"id", "source_message_id", "received_at", "subject", "sender", "status"} <= set(row)
+    rows = list(csv.DictReader(io.StringIO(_ok("export", "--business", business_id, "--format", "csv"))))
+    assert len(rows) == len(exported)
+
+
+def test_extract_json_prints_the_contract_for_an_email(tmp_path: Path) -> None:
+    receipt = next(m for m in generate_messages(40, seed=5) if m.truth.is_receipt and m.truth.language == "he")
+    eml = tmp_path / "receipt.eml"
+    eml.write_bytes(receipt.raw)
+
+    result = json.loads(_ok("extract", str(eml), "--json"))
+
+    assert list(result) == CONTRACT
+    assert result["is_receipt"] is True
+    assert result["total"] == receipt.truth.total and result["currency"] == receipt.truth.currency
+    assert result["date"] == receipt.truth.date
+    assert result["reasons"]
+
+
+def test_a_domain_error_is_one_readable_line_and_a_failing_exit(cli_env: dict[str, str]) -> None:
+    env = {**os.environ, **cli_env}
+    done = subprocess.run(
+        [sys.executable, "cli.py", "sync", "--business", "424242"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "no connected mailbox" in done.stderr
+    assert "Traceback" not in done.stderr
