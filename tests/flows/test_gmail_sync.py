@@ -12,6 +12,7 @@ from flows.gmail_sync import gmail_sync
 from models import MailboxConnection, ReceiptDocument
 from models.db import session_scope
 from receipt_sync.errors import MailboxAuthError
+from receipt_sync.settings import get_settings
 from receipt_sync.storage import open_storage
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages, well_formed_stored
@@ -139,9 +140,18 @@ def test_revoked_token_fails_once_and_asks_for_reconnection(
         gmail_sync(business_id=business_id, mode="incremental")
 
 
+@pytest.mark.parametrize("backend", ["local", "s3"])
 def test_documents_of_stored_receipts_are_in_storage(
-    gmail: FakeGmailServer, connect_business: Callable[..., int]
+    gmail: FakeGmailServer,
+    connect_business: Callable[..., int],
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if backend == "s3":
+        monkeypatch.setenv("STORAGE_URL", f"s3://{request.getfixturevalue('s3_bucket')}/receipts")
+        monkeypatch.setenv("S3_ENDPOINT_URL", request.getfixturevalue("s3_endpoint"))
+        get_settings.cache_clear()
     messages = sample_messages(30, seed=9)
     load(gmail, messages)
     business_id = connect_business()
@@ -154,3 +164,20 @@ def test_documents_of_stored_receipts_are_in_storage(
     for document in documents:
         assert len(storage.get(document.storage_key)) == document.size_bytes
         assert document.storage_key.startswith(f"businesses/{business_id}/documents/")
+
+
+def test_range_sync_stores_only_the_receipts_received_in_its_dates(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    messages = [m for m in sample_messages(80, seed=13) if m.truth.kind != "malformed"]
+    load(gmail, messages)
+    business_id = connect_business()
+    days = sorted({m.internal_date.date() for m in messages})
+    start, end = days[len(days) // 4], days[3 * len(days) // 4]
+
+    summary = gmail_sync(business_id=business_id, mode="range", from_date=start, to_date=end)
+
+    inside = [m for m in messages if start <= m.internal_date.date() <= end]
+    assert 0 < len(inside) < len(messages)
+    assert summary["messages_scanned"] == len(inside)
+    assert set(stored_receipts(business_id)) == receipt_ids(inside)
