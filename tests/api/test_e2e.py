@@ -62,7 +62,7 @@ def product_env(
 
 
 def deploy_from_prefect_yaml(server: PrefectServer) -> None:
-    cmd = [str(VENV_BIN / "prefect"), "--no-prompt", "deploy", "--name", "gmail-sync"]
+    cmd = [str(VENV_BIN / "prefect"), "--no-prompt", "deploy", "--name", "gmail-sync", "--name", "receipt-deletion"]
     result = subprocess.run(cmd, cwd=REPO_ROOT, env=server.env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
@@ -77,7 +77,17 @@ def wait_for_finish(http: httpx.Client, headers: dict[str, str], timeout: float 
     raise AssertionError(f"sync did not finish in {timeout:.0f} s: {status}")
 
 
-def test_sync_through_the_api_runs_on_the_worker_and_lists_the_receipts(
+def wait_for_deletion(http: httpx.Client, headers: dict[str, str], run_id: int, timeout: float = 150.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = http.get(f"/api/receipts/deletions/{run_id}", headers=headers).json()
+        if status["status"] not in ("queued", "running"):
+            return status
+        time.sleep(1.0)
+    raise AssertionError(f"deletion did not finish in {timeout:.0f} s: {status}")
+
+
+def test_sync_then_deletion_through_the_api_run_on_the_worker(
     product_env: dict[str, str], gmail: FakeGmailServer, with_prefect: PrefectServer
 ) -> None:
     messages = [m for m in sample_messages(40, seed=21) if m.truth.kind != "malformed"]
@@ -104,4 +114,12 @@ def test_sync_through_the_api_runs_on_the_worker_and_lists_the_receipts(
         expected = receipt_ids(messages)
         assert done["receipts_saved"] == len(expected) and done["messages_scanned"] == len(messages)
         listed = http.get("/api/receipts?limit=200", headers=headers).json()["items"]
-    assert {r["source_message_id"] for r in listed} == expected
+        assert {r["source_message_id"] for r in listed} == expected
+
+        deletion = http.post("/api/receipts/deletions", json={"all": True}, headers=headers)
+        assert deletion.status_code == 202, deletion.text
+        finished = wait_for_deletion(http, headers, deletion.json()["id"])
+        assert finished["status"] == "completed", finished
+        assert finished["succeeded"] == len(expected) and finished["failed_count"] == 0
+        assert finished["attachments_deleted"] > 0 and finished["attachments_failed"] == 0
+        assert http.get("/api/receipts?limit=200", headers=headers).json()["items"] == []
