@@ -73,7 +73,8 @@ def _sync(run: OpenedRun, logger: Any) -> dict[str, Any]:
     try:
         history_id = _walk_pages(run.run_id, plan, progress_id)
     except HistoryExpiredError:
-        logger.warning("Gmail no longer has history id %s: falling back to a full sync of the window", plan.history_id)
+        expired = (run.mailbox_checkpoint or {}).get("history_id")
+        logger.warning("Gmail no longer has history id %s: falling back to a full sync of the window", expired)
         plan = plan_sync(run.run_id, run.mailbox_checkpoint, force_full=True)
         history_id = _walk_pages(run.run_id, plan, progress_id)
     checkpoint = {"history_id": history_id} if history_id else None
