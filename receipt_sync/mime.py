@@ -21,10 +21,11 @@ from __future__ import annotations
 import base64
 import email
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.errors import CloseBoundaryNotFoundDefect
-from email.header import decode_header
+from email.header import Header, decode_header
 from email.message import Message
 from email.utils import parseaddr, parsedate_to_datetime
 
@@ -49,14 +50,15 @@ _CHARSET_ALIASES = {
     "x-user-defined": "cp1252",
 }
 _HEADER_NAME = re.compile(rb"^[!-9;-~]+:", re.MULTILINE)
-_HEBREW_BYTES = re.compile(rb"[\xe0-\xfa]")
-_HIGH_BYTES = re.compile(rb"[\x80-\xff]")
+_HEBREW_BYTES = bytes(range(0xE0, 0xFB))  # the letters of windows-1255 / iso-8859-8
+_HIGH_BYTES = bytes(range(0x80, 0x100))
 _BASE64_BODY = re.compile(r"(?:[A-Za-z0-9+/]{40,}={0,2}[ \t]*\r?\n)+[A-Za-z0-9+/]*={0,2}")
 _EMBEDDED_MESSAGE = re.compile(
     rb"(?:(?:Delivered-To|Received|Return-Path|From|Date|Subject|Message-ID|MIME-Version|X-[\w-]+):[^\n]*\r?\n"
     rb"(?:[ \t][^\n]*\r?\n)*){3}",
     re.IGNORECASE,
 )
+_ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+?)\s*>\s*$")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _SPACES = re.compile(r"[ \t\u00a0]+")
@@ -102,26 +104,27 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("cp1252", errors="replace")
 
 
-def _codec_candidates(data: bytes, charset: str | None) -> list[str]:
+def _codec_candidates(data: bytes, charset: str | None) -> Iterator[str]:
+    """Lazily: the Hebrew check reads every byte, so it runs only once the likelier codecs failed."""
     declared = (charset or "").strip().strip('"').lower()
-    candidates = [_CHARSET_ALIASES.get(declared, declared)] if declared else []
-    candidates.append("utf-8")
+    if declared:
+        yield _CHARSET_ALIASES.get(declared, declared)
+    yield "utf-8"
     if _looks_hebrew(data):
-        candidates.append("cp1255")
-    return candidates
+        yield "cp1255"
 
 
 def _looks_hebrew(data: bytes) -> bool:
     """Most high bytes in the Hebrew letter range of windows-1255/iso-8859-8: likely undeclared Hebrew."""
-    high = len(_HIGH_BYTES.findall(data))
-    return high > 0 and len(_HEBREW_BYTES.findall(data)) >= high * 0.6
+    high = len(data) - len(data.translate(None, _HIGH_BYTES))
+    return high > 0 and len(data) - len(data.translate(None, _HEBREW_BYTES)) >= high * 0.6
 
 
 def decode_header_value(value: object) -> str:
     """Decode an RFC 2047 header, tolerating unknown charsets and broken encoded words."""
     if value is None:
         return ""
-    raw = str(value)
+    raw = header_text(value)
     try:
         parts = decode_header(raw)
     except Exception:  # email.header raises several types on malformed encoded words
@@ -132,6 +135,18 @@ def decode_header_value(value: object) -> str:
     # decode_header drops the whitespace between an encoded word and plain text; keep words apart.
     joined = "".join(out) if len(parts) == 1 else _join_header_parts(parts, out)
     return _clean_header(joined)
+
+
+def header_text(value: object) -> str:
+    """A header as text with its encoded words left as they are. Raw 8-bit headers (RFC 6532 UTF-8, or
+    legacy Hebrew) reach us as a `Header` of undecoded bytes, which `str()` would turn into U+FFFD."""
+    if not isinstance(value, Header):
+        return str(value)
+    try:
+        chunks = decode_header(value)
+    except Exception:  # a malformed header is shown as the parser rendered it rather than rejected
+        return str(value)
+    return "".join(decode_bytes(c, cs) if isinstance(c, bytes) else c for c, cs in chunks)
 
 
 def _join_header_parts(parts: list[tuple[object, str | None]], texts: list[str]) -> str:
@@ -159,8 +174,8 @@ def html_to_text(html: str) -> str:
 
 
 def normalise_text(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    text = _SPACES.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))  # one pass, not one per line
+    lines = [line.strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(line for line in lines if line))
 
 
@@ -308,8 +323,7 @@ def _build(msg: Message, body: _Body) -> ParsedEmail:
         inner.message_id = decode_header_value(msg.get("Message-ID")) or inner.message_id
         inner.attachments = inner.attachments + body.attachments
         return inner
-    sender = decode_header_value(msg.get("From"))
-    name, address = parseaddr(sender)
+    name, address = _sender(msg.get("From"))
     html = "\n".join(body.html) if body.html else None
     plain = "\n".join(body.plain).strip()
     text = normalise_text(plain) if plain else (html_to_text(html) if html else "")
@@ -324,6 +338,22 @@ def _build(msg: Message, body: _Body) -> ParsedEmail:
         attachments=body.attachments,
         headers={k.lower(): decode_header_value(v) for k, v in msg.items()},
     )
+
+
+def _sender(value: object) -> tuple[str, str]:
+    """Display name and address. The usual `Name <address>` is split by hand before the name is decoded:
+    a name may hold quotes (`בע"מ`), raw or left unencoded inside an encoded word, that cut it short in
+    `parseaddr`. Other forms go to `parseaddr`."""
+    if value is None:
+        return "", ""
+    text = header_text(value)
+    if m := _ANGLE_ADDRESS.search(text):
+        name = text[: m.start()].strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        return decode_header_value(name), m.group(1)
+    name, address = parseaddr(decode_header_value(value))
+    return name, address
 
 
 def _date(value: object) -> datetime | None:

@@ -29,6 +29,11 @@ _CREDIT_TITLE = re.compile(
     re.IGNORECASE,
 )
 _REFUND_SUBJECT = re.compile(r"(?<!\w)(?:refund(?:ed)?|credit note|זיכוי|החזר כספי)(?!\w)", re.IGNORECASE)
+_ATTACHED = re.compile(  # "your invoice is attached", in the languages we read
+    r"(?<!\w)(?:attached|enclosed|anbei|im anhang|ci-joint|pièce jointe|bijgevoegd|in de bijlage|"
+    r"w załączniku|załączon\w+|מצורפת|מצורף|בקובץ המצורף)(?!\w)",
+    re.IGNORECASE,
+)
 _INVOICE_NAME = re.compile(
     r"invoice|receipt|rechnung|facture|factuur|faktura|bill|quittung|חשבונית|קבלה|inv[-_ ]?\d", re.IGNORECASE
 )
@@ -43,6 +48,11 @@ class _Fields:
     number: str | None
     number_priority: int
     currency: str | None
+
+    @property
+    def lines_head(self) -> str:
+        """The first lines, where a mail says what it carries."""
+        return "\n".join(self.lines[:20])
 
 
 def _read_fields(subject: str, text: str) -> _Fields:
@@ -136,6 +146,8 @@ def _email_signals(parsed: ParsedEmail, fields: _Fields) -> Signals:
         is_reply=_REPLY.match(parsed.subject) is not None,
         is_mailing_list="list-id" in parsed.headers,
         is_personal_sender=is_personal_sender(parsed.sender_address),
+        attachment_missing=_ATTACHED.search(fields.lines_head) is not None
+        and not any(not a.inline for a in parsed.attachments),
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from receipt_sync.extract.scan import finditer_near_digits
+
 _MONTHS = {
     # English, German, French, Dutch, Polish (nominative and genitive), Hebrew
     **dict.fromkeys(["jan", "january", "januar", "janvier", "januari", "styczeń", "stycznia", "ינואר"], 1),
@@ -39,13 +41,16 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 
+_MARGIN = 24  # a month name and spaces around a date's digits
+_LABEL_REACH = 40  # how far after its label a labelled date may start
+_LABEL_SPAN = 72  # the label's own length plus that reach: where to look for labels before a date
 _NOT_ISSUE = re.compile(r"(?:due|payment|fällig\w*|échéance|verval\w*|termin|check[- ]?\w+|delivery)\s*$", re.I)
 
 
 def find_dates(text: str, *, month_first: bool = False) -> list[tuple[int, date]]:
     """Every parseable date with its offset."""
     out = []
-    for m in _DATE.finditer(text):
+    for m in finditer_near_digits(_DATE, text, _MARGIN, _MARGIN):
         parsed = _to_date(m, month_first)
         if parsed is not None:
             out.append((m.start(), parsed))
@@ -57,13 +62,25 @@ def document_date(text: str, *, month_first: bool = False) -> date | None:
     dates = find_dates(text, month_first=month_first)
     if not dates:
         return None
-    for label in _LABEL.finditer(text):
+    for label in _labels_before(text, [offset for offset, _ in dates]):
         if _NOT_ISSUE.search(text[max(0, label.start() - 14) : label.start()]):
             continue
         for offset, value in dates:
-            if 0 <= offset - label.end() <= 40:
+            if 0 <= offset - label.end() <= _LABEL_REACH:
                 return value
     return dates[0][1]
+
+
+def _labels_before(text: str, offsets: list[int]) -> list[re.Match[str]]:
+    """Date labels in the stretches just before dates: a label further from any date cannot count."""
+    spans: list[tuple[int, int]] = []
+    for offset in offsets:
+        start = max(0, offset - _LABEL_SPAN)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], offset)
+        else:
+            spans.append((start, offset))
+    return [m for start, end in spans for m in _LABEL.finditer(text, start, end)]
 
 
 def _to_date(m: re.Match[str], month_first: bool) -> date | None:

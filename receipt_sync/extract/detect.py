@@ -2,8 +2,9 @@
 
 Positive: receipt/invoice wording (subject weighs more than body), purchase phrases, an amount beside a
 total-like label, a document number or booking code, an invoice PDF. Negative: saying it is not a
-receipt, quotes and estimates, shipping notices, promotional wording, replies, mailing lists and
-personal senders. No rule names a particular sender.
+receipt, failed payments and charges still to come (renewal notices), quotes and estimates, shipping
+notices, promotional wording, replies, mailing lists, personal senders, and a document said to be attached
+that is not there. No rule names a particular sender.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ _DOC_WORDS = re.compile(
     r"חשבונית מס קבלה|חשבונית מס|חשבונית זיכוי|חשבונית|[והבלמש]?קבלה|קבלות)(?!\w)",
     re.IGNORECASE,
 )
+# For lower-cased text with "\n" in front: the word with the non-word character before it, case-sensitive
+# and opening with a character class, so the engine skips whole words in C.
+_DOC_WORDS_LOWER = re.compile(_DOC_WORDS.pattern.replace("(?<!\\w)", "\\W", 1))
 _PURCHASE = re.compile(
     r"thanks? (?:you )?for (?:your )?(?:order|purchase|payment|booking|shopping|subscribing)|"
     r"order confirm\w*|payment confirm\w*|purchase confirm\w*|booking (?:is )?confirmed|"
@@ -31,13 +35,33 @@ _PURCHASE = re.compile(
     r"תודה על (?:רכישתך|הזמנתך|התשלום)|אישור תשלום|אישור הזמנה|התשלום התקבל|פרטי התשלום|אמצעי תשלום",
     re.IGNORECASE,
 )
-_NOT_RECEIPT = re.compile(
-    r"(?:this|it|that)(?: email| message| document)? (?:is not|isn't|is no|does not constitute) a (?:receipt|"
-    r"proof of (?:payment|purchase))|not a (?:valid )?receipt|no (?:payment|charge) (?:has been|was|is) "
-    r"(?:made|taken|charged|required)|you have not been charged|you (?:will not|won't) be charged|"
-    r"(?:אינו|אינה|אין זו|איננו) (?:מהווה )?(?:קבלה|חשבונית)|מסמך זה אינו",
-    # no IGNORECASE: matched against lower-cased text, which lets the regex engine skip ahead fast
-)
+_PURCHASE_LOWER = re.compile(_PURCHASE.pattern)
+
+
+def _phrases(*alternatives: str) -> re.Pattern[str]:
+    """Phrases for lower-cased text, case-sensitive, each alternative opening with a plain letter: the
+    regex engine then skips in C to the letters that can start one, instead of trying every position."""
+    return re.compile("|".join(alternatives))
+
+
+_NOT_CLAIM = r"(?: email| message| document)? (?:is not|isn't|is no|does not constitute) a (?:receipt|proof of (?:payment|purchase))"  # noqa: E501
+_NOT_HE = r" (?:מהווה )?(?:קבלה|חשבונית)"
+_NOT_RECEIPT = _phrases(
+    rf"this{_NOT_CLAIM}", rf"it{_NOT_CLAIM}", rf"that{_NOT_CLAIM}", r"not a (?:valid )?receipt",
+    r"no (?:payment|charge) (?:has been|was|is) (?:made|taken|charged|required)", "you have not been charged",
+    "you will not be charged", "you won't be charged", *(f"{w}{_NOT_HE}" for w in ("אינו", "אינה", "אין זו", "איננו")),
+    "מסמך זה אינו",
+)  # fmt: skip
+_FAILED_PAYMENT = _phrases(  # a failed charge is no payment
+    r"payment (?:has )?failed", r"payment (?:was |has been )?declined", r"card (?:was |has been )?declined",
+    "payment unsuccessful", *(rf"{w} (?:process|charge|collect)" for w in ("could not", "couldn't", "were unable to",
+    "was unable to")), "התשלום נכשל",
+)  # fmt: skip
+_FUTURE_CHARGE = _phrases(  # a charge announced, as renewal notices do
+    r"will (?:be )?(?:automatically )?(?:charged|billed|debited)", r"shall be (?:charged|billed|debited)",
+    r"will (?:auto-?)?renew", "renews on", r"upcoming (?:payment|charge|renewal)", r"wird (?:am \S+ )?abgebucht",
+    "sera prélevé", r"wordt (?:op \S+ )?afgeschreven",
+)  # fmt: skip
 _QUOTE_SUBJECT = re.compile(
     r"(?<!\w)(?:quote|quotation|estimate|pro-?forma|offerte|angebot|devis|הצעת מחיר)(?!\w)", re.IGNORECASE
 )
@@ -46,8 +70,12 @@ _SHIPPING_SUBJECT = re.compile(
     r"tracking|dispatched|ready for pickup|נשלח|נשלחה|בדרך אליך|המשלוח|נמסר",
     re.IGNORECASE,
 )
+_PERCENT_OFF = re.compile("% off")  # "30% off": found by its literal tail, then its number is read back
+_NUMBER_BEFORE = re.compile(r"\d+\s?$")
 _PROMO = re.compile(
-    r"\d+\s?% off|(?<!\w)sale(?!\w)|shop now|limited[- ]time|save up to|(?<!\w)deals?(?!\w)|coupon|"
+    # every alternative opens with a plain letter, so the engine skips ahead in C ("s(?<!\ws)ale" is
+    # "sale" as a whole word); matched against lower-cased text
+    r"s(?<!\ws)ale(?!\w)|shop now|limited[- ]time|save up to|d(?<!\wd)eals?(?!\w)|coupon|"
     r"promo code|free shipping|buy now|special offer|exclusive offer|act now|order now|don't miss|"
     r"last chance|lowest price|subscribe now|free trial|win a|מבצע|הנחה|לחצו כאן|קופון|רק היום|במחיר מיוחד",
     # no IGNORECASE: matched against lower-cased text (see _NOT_RECEIPT)
@@ -85,13 +113,15 @@ class Signals:
     is_reply: bool = False
     is_mailing_list: bool = False
     is_personal_sender: bool = False
+    attachment_missing: bool = False
 
 
 def assess(s: Signals) -> Evidence:
     ev = Evidence()
-    _wording(s, ev)
+    lowered = s.text.lower()  # once: the body patterns are written in lower case and run case-sensitive
+    _wording(s, lowered, ev)
     _amounts(s, ev)
-    _negatives(s, ev)
+    _negatives(s, lowered, ev)
     return ev
 
 
@@ -101,12 +131,12 @@ def verdict(ev: Evidence) -> str:
     return f"Judged {kind}: score {ev.score:.1f} against a threshold of {THRESHOLD}."
 
 
-def _wording(s: Signals, ev: Evidence) -> None:
+def _wording(s: Signals, lowered: str, ev: Evidence) -> None:
     if m := _DOC_WORDS.search(s.subject):
         ev.add(3.0, f"The subject calls it a {m.group().lower()!r}.")
-    elif m := _DOC_WORDS.search(s.text):
-        ev.add(1.5, f"The text mentions {m.group().lower()!r}.")
-    if m := (_PURCHASE.search(s.subject) or _PURCHASE.search(s.text)):
+    elif m := _DOC_WORDS_LOWER.search("\n" + lowered):
+        ev.add(1.5, f"The text mentions {m.group()[1:]!r}.")
+    if m := (_PURCHASE.search(s.subject) or _PURCHASE_LOWER.search(lowered)):
         ev.add(1.5, f"It reads like a purchase confirmation ({m.group().strip()!r}).")
     if s.document_number_priority >= 3:
         ev.add(1.5, "It carries an invoice number or booking code.")
@@ -130,15 +160,42 @@ def _amounts(s: Signals, ev: Evidence) -> None:
     ev.add(_TOTAL_POINTS[s.total.priority], f"Found {money.text!r} beside {s.total.label!r}.")
 
 
-def _negatives(s: Signals, ev: Evidence) -> None:
-    lowered = s.text.lower()
+def _percent_offs(text: str) -> set[str]:
+    found = set()
+    for m in _PERCENT_OFF.finditer(text):
+        if head := _NUMBER_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            found.add(text[head.start() : m.end()])
+    return found
+
+
+def _unpaid(s: Signals, text: str, ev: Evidence) -> None:
+    """A failed payment is never a receipt. A charge to come counts only when it is the mail's amount
+    (fine print says "will be charged in USD") and the mail is not an invoice, which says when it is due."""
+    if m := _FAILED_PAYMENT.search(text):
+        ev.add(-4.0, f"It reports a failed payment ({m.group()!r}).")
+    elif s.document_number_priority < 4 and not _DOC_WORDS.search(s.subject):
+        for m in _FUTURE_CHARGE.finditer(text):
+            if s.total is None or s.total.money.text.lower() in _line_at(text, m.start()):
+                ev.add(-3.0, f"It announces a charge to come, not a payment made ({m.group()!r}).")
+                return
+
+
+def _line_at(text: str, offset: int) -> str:
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def _negatives(s: Signals, lowered: str, ev: Evidence) -> None:
     if m := _NOT_RECEIPT.search(lowered):
         ev.add(-8.0, f"It says it is not a receipt ({m.group()!r}).")
+    _unpaid(s, s.subject.lower() + "\n" + lowered, ev)
     if m := _QUOTE_SUBJECT.search(s.subject):
         ev.add(-3.0, f"The subject says it is a {m.group().lower()!r}, not a receipt.")
     if (m := _SHIPPING_SUBJECT.search(s.subject)) and not (s.total and s.total.priority == 3):
         ev.add(-3.0, f"It looks like a shipping notice ({m.group()!r}) with no charge.")
-    promos = {m.group() for m in _PROMO.finditer(s.subject.lower() + "\n" + lowered)}
+    text = s.subject.lower() + "\n" + lowered
+    promos = {m.group() for m in _PROMO.finditer(text)} | _percent_offs(text)
     if promos:
         ev.add(-min(2.5, 0.75 * len(promos)), f"It has promotional wording ({', '.join(sorted(promos)[:4])}).")
     if s.is_reply:
@@ -147,3 +204,5 @@ def _negatives(s: Signals, ev: Evidence) -> None:
         ev.add(-1.5, "It came through a mailing list.")
     if s.is_personal_sender:
         ev.add(-1.0, "It comes from a personal address, not a business.")
+    if s.attachment_missing:
+        ev.add(-1.5, "It says a document is attached, but the mail carries none that could be read.")

@@ -8,11 +8,15 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+from collections.abc import Iterator
+
+from receipt_sync.extract.scan import lowered
 
 _LABELS: list[tuple[int, str]] = [
     (
         4,
-        r"(?:tax )?invoice|receipt|credit note|credit memo|facture|avoir|rechnung|rechnungs-?nummer|"
+        r"(?:tax )?invoice|receipt|credit note|credit memo|facture|avoir|reçu|recibo|ricevuta|"
+        r"rechnung|rechnungs-?nummer|"
         r"factuur(?:nummer)?|faktura|faktury|numer faktury|belegnummer|quittung|"
         r"חשבונית מס קבלה|חשבונית מס|חשבונית|קבלה|מספר חשבונית|מספר קבלה|מספר מסמך",
     ),
@@ -29,10 +33,14 @@ _LABELS: list[tuple[int, str]] = [
     ),
     (1, r"reference|ref\.?|trip id|booking id|id|אסמכתא"),
 ]
-_NUMBER_WORD = r"(?:[ \t]*(?:number|no\.?|nr\.?|num\.?|n°|nº|#|№|id|code|:|מס'|מספר))*"
-_LABEL_RE = re.compile(
-    "|".join(rf"(?P<p{prio}>(?<!\w)(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS),
-    re.IGNORECASE,
+_NUMBER_WORD = r"(?:[ \t]*(?:vat|number|no\.?|nr\.?|num\.?|n°|nº|#|№|id|code|:|מס'|מספר))*"
+_LABEL_PATTERN = "|".join(rf"(?P<p{prio}>(?<!\w)(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS)
+_LABEL_RE = re.compile(_LABEL_PATTERN, re.IGNORECASE)
+# For lower-cased text, with "\n" put in front: the same labels, each led by the non-word character
+# before it. Case-sensitive and opening with a character class, it lets the regex engine skip whole
+# words in C instead of trying every alternative at every position: several times faster.
+_LABEL_RE_LOWER = re.compile(
+    r"\W(?:" + "|".join(rf"(?P<p{prio}>(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS) + ")"
 )
 _TOKEN = re.compile(r"[\s:#.(\[]*([A-Za-z0-9][A-Za-z0-9/_.\-]*[A-Za-z0-9]|[0-9])")
 _PHONE = re.compile(r"^\+|^\(?\d{2,4}\)?[\s.\-]\d{3}[\s.\-]\d{3,4}$|^0\d{1,2}-\d{7}$")
@@ -51,16 +59,26 @@ def find_document_number_with_priority(lines: list[str]) -> tuple[str | None, in
     best: tuple[int, str] | None = None
     text = "\n".join(lines)
     starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
-    for m in _LABEL_RE.finditer(text):  # one pass over the text: far cheaper than one per line
-        priority = int((m.lastgroup or "p0")[1:])
+    for priority, start, end in _labels(text):  # one pass over the text: far cheaper than one per line
         if best is not None and priority <= best[0]:
             continue
-        index = bisect.bisect_right(starts, m.start()) - 1
+        index = bisect.bisect_right(starts, start) - 1
         line_start = starts[index]
-        value = _value_after(lines, index, m.end() - line_start) or _value_before(lines[index], m.start() - line_start)
+        value = _value_after(lines, index, end - line_start) or _value_before(lines[index], start - line_start)
         if value:
             best = (priority, value)
     return (best[1], best[0]) if best else (None, 0)
+
+
+def _labels(text: str) -> Iterator[tuple[int, int, int]]:
+    """(priority, start, end) of every label in `text`."""
+    low = lowered(text)
+    if low is None:
+        for m in _LABEL_RE.finditer(text):
+            yield int((m.lastgroup or "p0")[1:]), m.start(), m.end()
+        return
+    for m in _LABEL_RE_LOWER.finditer("\n" + low):  # offsets shift by the "\n" and the leading character
+        yield int((m.lastgroup or "p0")[1:]), m.start(), m.end() - 1
 
 
 def _value_after(lines: list[str], index: int, offset: int) -> str | None:

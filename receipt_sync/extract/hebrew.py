@@ -14,12 +14,15 @@ _FINAL_AT_START = re.compile(r"(?<![\u05d0-\u05ea])[ךםןףץ][\u05d0-\u05ea]")
 _FINAL_AT_END = re.compile(r"[\u05d0-\u05ea][ךםןףץ](?![\u05d0-\u05ea])")
 _LTR_RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.,:/@_%+\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _MIRROR = str.maketrans("()[]{}<>", ")(][}{><")
-_QUOTES = str.maketrans({"״": '"', "׳": "'", "“": '"', "”": '"', "„": '"', "’": "'", "‘": "'"})
+_QUOTE_PAIRS = (("״", '"'), ("׳", "'"), ("“", '"'), ("”", '"'), ("„", '"'), ("’", "'"), ("‘", "'"))
 
 
 def normalise_quotes(text: str) -> str:
     """Gershayim and curly quotes as ASCII, so `סה״כ` and `סה"כ` read the same."""
-    return text.translate(_QUOTES)
+    for mark, ascii_mark in _QUOTE_PAIRS:  # str.replace is a C scan; translate() walks char by char
+        if mark in text:
+            text = text.replace(mark, ascii_mark)
+    return text
 
 
 def has_hebrew(text: str) -> bool:

@@ -8,10 +8,13 @@ after a label are searched too.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from dataclasses import dataclass
 
 from receipt_sync.extract.amounts import Money, find_money
+from receipt_sync.extract.scan import lowered
 
 _EXCLUDED = (
     r"sub[- ]?total|subtotaal|zwischensumme|sous[- ]total|total (?:before|excl\w*|ex\.?|ht|net|hors)\b|"
@@ -33,11 +36,15 @@ _GRAND = (
     r"factuur totaal|te betalen|do zapłaty|razem do zapłaty|kwota do zapłaty|"
     r'סה"כ לתשלום|סך הכל לתשלום|סכום לתשלום|סה"כ כולל מע"מ|לתשלום'
 )
-_TOTAL = r"total|totaal|summe|montant|bedrag|razem|suma|importe|totale|סה\"כ|סך הכל"
-_LABELS = re.compile(
-    rf"(?<!\w)(?:(?P<excluded>{_EXCLUDED})|(?P<paid>{_PAID})|(?P<grand>{_GRAND})|(?P<total>{_TOTAL}))(?!\w)",
-    re.IGNORECASE,
+_TOTAL = r"total|totaal|summe|montant|bedrag|razem|suma|importe|totale|amount|betrag|kwota|סה\"כ|סך הכל|סכום"
+_LABEL_PATTERN = (
+    rf"(?<!\w)(?:(?P<excluded>{_EXCLUDED})|(?P<paid>{_PAID})|(?P<grand>{_GRAND})|(?P<total>{_TOTAL}))(?!\w)"
 )
+_LABELS = re.compile(_LABEL_PATTERN, re.IGNORECASE)
+# The labels are written in lower case: on lower-cased text the case-sensitive form runs about 3x faster.
+# For lower-cased text with "\n" in front: each label led by the non-word character before it, which lets
+# the engine skip whole words in C.
+_LABELS_LOWER = re.compile(_LABEL_PATTERN.replace("(?<!\\w)", "\\W", 1))
 _PRIORITY = {"paid": 3, "grand": 2, "total": 1}
 _LOOKAHEAD_LINES = 2
 
@@ -51,42 +58,66 @@ class TotalCandidate:
 
 def find_total(lines: list[str]) -> TotalCandidate | None:
     """The best-labelled amount; ties go to a non-zero amount with a currency, then the largest."""
-    candidates = [c for i, line in enumerate(lines) for c in _candidates_at(lines, i, line)]
+    labels = _labels_by_line(lines)
+    candidates = [c for i, found in labels.items() for c in _candidates_at(lines, labels, i, found)]
     if not candidates:
         return None
     return max(candidates, key=_rank)
+
+
+def _labels_by_line(lines: list[str]) -> dict[int, list[tuple[str, int, int, str]]]:
+    """Every label (kind, start, end, text), by line, found in one pass over the whole text."""
+    text = "\n".join(lines)
+    low = lowered(text)
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    found: dict[int, list[tuple[str, int, int, str]]] = {}
+    for kind, start, end in _label_spans(text, low):
+        index = bisect.bisect_right(starts, start) - 1
+        base = starts[index]
+        found.setdefault(index, []).append((kind, start - base, end - base, text[start:end]))
+    return found
+
+
+def _label_spans(text: str, low: str | None) -> list[tuple[str, int, int]]:
+    if low is None:
+        return [(m.lastgroup or "", m.start(), m.end()) for m in _LABELS.finditer(text)]
+    # offsets in "\n" + low, less that "\n", are the label's own once its leading character is skipped
+    return [(m.lastgroup or "", m.start(), m.end() - 1) for m in _LABELS_LOWER.finditer("\n" + low)]
 
 
 def _rank(c: TotalCandidate) -> tuple[int, bool, bool, object]:
     return (c.priority, c.money.value != 0, c.money.currency is not None, abs(c.money.value))
 
 
-def _candidates_at(lines: list[str], index: int, line: str) -> list[TotalCandidate]:
+_Labels = dict[int, list[tuple[str, int, int, str]]]
+
+
+def _candidates_at(lines: list[str], labels: _Labels, index: int, found: list) -> list[TotalCandidate]:
     out = []
-    for m in _LABELS.finditer(line):
-        kind = m.lastgroup
-        if kind == "excluded" or kind is None:
+    for n, (kind, start, end, text) in enumerate(found):
+        if kind not in _PRIORITY:
             continue
-        money = _money_after(lines, index, m.end()) or _money_before(line, m.start())
+        next_start = found[n + 1][1] if n + 1 < len(found) else None
+        money = _money_after(lines, labels, index, end, next_start) or _money_before(lines[index], start)
         if money is not None:
-            out.append(TotalCandidate(money, m.group().strip(), _PRIORITY[kind]))
+            out.append(TotalCandidate(money, text.strip(), _PRIORITY[kind]))
     return out
 
 
-def _money_after(lines: list[str], index: int, offset: int) -> Money | None:
-    rest = lines[index][offset:]
-    next_label = _LABELS.search(rest)
-    found = find_money(rest[: next_label.start()] if next_label else rest)
+def _money_after(lines: list[str], labels: _Labels, index: int, offset: int, next_start: int | None) -> Money | None:
+    """The amount after a label on its line (before the next label), else alone on one of the next lines."""
+    found = find_money(lines[index][offset:next_start])
     if found:
         return found[0]
+    rest = lines[index][offset:]
     if rest.strip(" :\t") and not _is_connector(rest):
         return None
-    for follow in lines[index + 1 : index + 1 + _LOOKAHEAD_LINES]:
-        if _LABELS.search(follow):
+    for follow in range(index + 1, min(len(lines), index + 1 + _LOOKAHEAD_LINES)):
+        if follow in labels:
             return None
-        found = find_money(follow)
+        found = find_money(lines[follow])
         if found:
-            return found[0] if _value_only(follow, found[0]) else None
+            return found[0] if _value_only(lines[follow], found[0]) else None
     return None
 
 
