@@ -19,6 +19,7 @@ read), zero-byte attachments (skipped).
 from __future__ import annotations
 
 import base64
+import codecs
 import email
 import re
 from collections.abc import Iterator
@@ -84,6 +85,9 @@ class ParsedEmail:
     html: str | None
     attachments: list[Attachment] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    # What was wrong but tolerated (unknown charset, empty attachment): the sync counts it as this message's
+    # error while still keeping whatever could be read.
+    defects: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -232,6 +236,7 @@ class _Body:
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     embedded: list[ParsedEmail] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
 
 
 def _walk(msg: Message, body: _Body, limit: int) -> None:
@@ -300,14 +305,18 @@ def _add_text_part(part: Message, ctype: str, body: _Body, limit: int) -> None:
             return
         except MalformedMessageError:
             pass
-    text = decode_bytes(data, part.get_content_charset())
+    charset = part.get_content_charset()
+    if charset and not _known_charset(charset):
+        body.defects.append(f"unknown charset {charset[:40]!r}: the text was decoded by guessing")
+    text = decode_bytes(data, charset)
     (body.html if ctype == "text/html" else body.plain).append(text)
 
 
 def _add_attachment(part: Message, ctype: str, disposition: str, filename: str | None, body: _Body, limit: int) -> None:
     data = _payload(part)
-    if not data:
-        return  # zero-byte (or undecodable) attachments carry nothing worth keeping
+    if not data:  # zero-byte (or undecodable) attachments carry nothing worth keeping
+        body.defects.append(f"attachment {(filename or ctype)[:80]!r} is empty")
+        return
     if len(data) > limit:
         raise MalformedMessageError(
             f"Attachment {filename or ctype!r} is {len(data)} bytes, over the {limit}-byte limit."
@@ -317,11 +326,21 @@ def _add_attachment(part: Message, ctype: str, disposition: str, filename: str |
     body.attachments.append(Attachment(filename, ctype, data, inline, cid))
 
 
+def _known_charset(charset: str) -> bool:
+    name = charset.strip().strip('"').lower()
+    try:
+        codecs.lookup(_CHARSET_ALIASES.get(name, name))
+    except LookupError:
+        return False
+    return True
+
+
 def _build(msg: Message, body: _Body) -> ParsedEmail:
     if body.embedded and not "".join(body.plain).strip() and not body.html:
         inner = body.embedded[0]
         inner.message_id = decode_header_value(msg.get("Message-ID")) or inner.message_id
         inner.attachments = inner.attachments + body.attachments
+        inner.defects = inner.defects + body.defects
         return inner
     name, address = _sender(msg.get("From"))
     html = "\n".join(body.html) if body.html else None
@@ -337,6 +356,7 @@ def _build(msg: Message, body: _Body) -> ParsedEmail:
         html=html,
         attachments=body.attachments,
         headers={k.lower(): decode_header_value(v) for k, v in msg.items()},
+        defects=body.defects,
     )
 
 

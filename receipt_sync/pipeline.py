@@ -27,6 +27,11 @@ class AnalysedMessage:
     extraction: Extraction
     documents: list[Document]
 
+    @property
+    def defects(self) -> list[str]:
+        """Tolerated damage (unknown charset, empty attachment): an error on the run, yet what was read is kept."""
+        return self.email.defects
+
 
 @dataclass(frozen=True)
 class MessageError:
