@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     gmail_batch_size: int = Field(default=50, gt=0, le=100)
     gmail_page_size: int = Field(default=500, gt=0, le=500)
     gmail_receipt_query: str | None = None
+    # Project-wide Gmail quota shared by every worker through a Prefect rate limit (a global concurrency
+    # limit with slot decay); GMAIL_PROJECT_RATE_LIMIT=false turns it off (e.g. tests without a Prefect API).
+    gmail_project_rate_limit: bool = True
+    gmail_project_units_per_minute: int = Field(default=1_200_000, gt=0)
+    gmail_project_limit_name: str = "gmail-project-quota"
+    gmail_project_chunk_units: int = Field(default=1000, gt=0)
 
     diagnostic_key: SecretStr | None = None
     sync_heartbeat_seconds: float = Field(default=15.0, gt=0)

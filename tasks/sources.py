@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from models.db import session_scope
@@ -10,9 +11,11 @@ from models.mailbox import MailboxConnection
 from receipt_sync.crypto import TokenCipher
 from receipt_sync.errors import MailboxAuthError, MailboxNotConnected
 from receipt_sync.mail.base import MailSource
+from receipt_sync.mail.quota import MailboxQuota, mailbox_quota, project_quota
 from receipt_sync.settings import get_settings
 
 _sources: dict[tuple[int, str], MailSource] = {}
+_release_hooks: dict[str, list[Callable[[str], None]]] = {}
 _lock = threading.Lock()
 
 
@@ -28,8 +31,19 @@ def _build_source(mailbox: MailboxConnection) -> MailSource:
         if not mailbox.encrypted_refresh_token:
             raise MailboxAuthError(f"mailbox {mailbox.address} has no stored token: reconnect it")
         token = TokenCipher(settings.encryption_key).decrypt(mailbox.encrypted_refresh_token)
-        return GmailSource(token, settings, address=mailbox.address)
+        return GmailSource(token, settings, address=mailbox.address, limiter=gmail_quota(mailbox.id))
     raise MailboxNotConnected(f"unknown mail provider {mailbox.provider!r}")
+
+
+def gmail_quota(mailbox_id: int) -> MailboxQuota:
+    """The mailbox's quota limiter in this process (shared by every task of its runs), from settings."""
+    settings = get_settings()
+    project = None
+    if settings.gmail_project_rate_limit:
+        name, chunk = settings.gmail_project_limit_name, settings.gmail_project_chunk_units
+        project = project_quota(name, settings.gmail_project_units_per_minute, chunk)
+    units, in_flight = settings.gmail_quota_units_per_minute, settings.gmail_max_in_flight
+    return mailbox_quota(f"mailbox-{mailbox_id}", units, in_flight, project)
 
 
 def mail_source(mailbox_id: int, run_key: str) -> MailSource:
@@ -48,9 +62,18 @@ def mail_source(mailbox_id: int, run_key: str) -> MailSource:
     return source
 
 
+def on_release(run_key: str, hook: Callable[[str], None]) -> None:
+    """Call `hook(run_key)` when the run's sources are released (e.g. to stop its read-ahead)."""
+    with _lock:
+        _release_hooks.setdefault(run_key, []).append(hook)
+
+
 def release_sources(run_key: str) -> None:
     with _lock:
         keys = [k for k in _sources if k[1] == run_key]
         sources = [_sources.pop(k) for k in keys]
+        hooks = _release_hooks.pop(run_key, [])
+    for hook in hooks:
+        hook(run_key)
     for source in sources:
         source.close()

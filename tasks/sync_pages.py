@@ -7,6 +7,7 @@ page's receipts, so a checkpoint never points past work that was not committed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -15,12 +16,13 @@ from prefect import task
 
 from models.base import utcnow
 from models.db import session_scope
-from models.queries.ingest import already_processed, insert_receipt, record_processed
+from models.queries.ingest import insert_receipt, record_processed
 from models.runs import SyncRun
 from receipt_sync.mail.base import FetchFailure, RawMessage
 from receipt_sync.pipeline import AnalysedMessage, MessageError, analyse_message
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
+from tasks.page_pipeline import FetchedPage, run_pipeline
 from tasks.retry import backoff_delays, retry_transient_only
 from tasks.sources import mail_source
 
@@ -77,6 +79,18 @@ def _list_ids(cursor: Cursor, run_id: int) -> tuple[list[str], str | None, int |
         page_size=page_size,
     )
     return listing.message_ids, listing.next_page_token, listing.result_size_estimate, None
+
+
+def _list_page(run_id: int) -> Callable[[dict[str, Any]], FetchedPage]:
+    """A lister for the run's pipeline: one page of ids (deduplicated, cut at the run's cap) at a cursor."""
+
+    def lister(cursor: dict[str, Any]) -> FetchedPage:
+        cur = Cursor.from_dict(cursor)
+        ids, next_token, estimate, history_id = _list_ids(cur, run_id)
+        ids = list(dict.fromkeys(ids))
+        return FetchedPage(ids[: cur.remaining] if cur.remaining is not None else ids, next_token, estimate, history_id)
+
+    return lister
 
 
 def _upload(storage: Storage, business_id: int, message: AnalysedMessage) -> list[dict[str, Any]]:
@@ -148,31 +162,42 @@ def _next_cursor(cursor: Cursor, next_token: str | None, listed: int) -> Cursor 
     retry_condition_fn=retry_transient_only,
 )
 def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutcome:
-    """List one page, skip what is already processed, fetch and analyse the rest, store it all at once."""
+    """Take the page (read ahead while the previous one was stored), start reading the next one, analyse and
+    store this one in one transaction."""
     cur = Cursor.from_dict(cursor)
-    ids, next_token, estimate, history_id = _list_ids(cur, run_id)
-    ids = list(dict.fromkeys(ids))[: cur.remaining] if cur.remaining is not None else list(dict.fromkeys(ids))
-    with session_scope() as session:
-        seen = already_processed(session, cur.business_id, ids)
-    fresh = [i for i in ids if i not in seen]
-    fetched = mail_source(cur.mailbox_id, str(run_id)).fetch_messages(fresh) if fresh else []
-    results = _analyse(fetched)
+    pipeline = run_pipeline(run_id, cur.mailbox_id, cur.business_id)
+    lister = _list_page(run_id)
+    page = pipeline.take(cursor, lister)
+    nxt = _next_cursor(cur, page.next_token, len(page.ids))
+    if nxt is not None:
+        pipeline.read_ahead(nxt.to_dict(), lister)
+    results = _analyse(page.fetched)
     storage = open_storage()
     uploads = {r.message_id: _upload(storage, cur.business_id, r) for r in results if _is_receipt(r)}
-    nxt = _next_cursor(cur, next_token, len(ids))
     saved, conflicts = _store(cur, run_id, results, uploads)
-    errors = [r for r in results if isinstance(r, MessageError)]
-    counters = {"scanned": len(ids), "saved": saved, "duplicates": len(seen) + conflicts, "errors": len(errors)}
-    percent = _commit_progress(run_id, counters, errors, nxt, estimate)
+    errors = [r for r in results if isinstance(r, MessageError)] + _tolerated_defects(results)
+    duplicates = len(page.skipped) + conflicts
+    counters = {"scanned": len(page.ids), "saved": saved, "duplicates": duplicates, "errors": len(errors)}
+    percent = _commit_progress(run_id, counters, errors, nxt, page.estimate)
+    pipeline.committed(cursor)
     return PageOutcome(
         next_cursor=nxt.to_dict() if nxt else None,
-        scanned=len(ids),
+        scanned=len(page.ids),
         saved=saved,
-        duplicates=counters["duplicates"],
+        duplicates=duplicates,
         errors=len(errors),
-        history_id=history_id,
+        history_id=page.history_id,
         percent=percent,
     )
+
+
+def _tolerated_defects(results: list[AnalysedMessage | MessageError]) -> list[MessageError]:
+    """Damaged but readable mail: counted as that message's error, while what it holds is still stored."""
+    return [
+        MessageError(r.message_id, "; ".join(r.defects))
+        for r in results
+        if isinstance(r, AnalysedMessage) and r.defects
+    ]
 
 
 def _is_receipt(result: AnalysedMessage | MessageError) -> bool:

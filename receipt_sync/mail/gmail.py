@@ -7,7 +7,9 @@
   re-queued a bounded number of times with back-off, a 404 part becomes a `FetchFailure`.
 - Errors become domain errors: `MailboxAuthError` (never retried), `TransientMailError` (with `retry_after`),
   `HistoryExpiredError`, `PermanentMailError`. No message or repr ever contains a token.
-- An optional quota limiter is asked for each call's units before the call is made.
+- Quota: a `MailboxQuota` (receipt_sync.mail.quota) is shared by every thread; a batch reserves its units at
+  once, a rate-limit answer pauses the whole mailbox (Retry-After honoured). A plain `acquire(units)` limiter
+  is asked per call instead.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import google_auth_httplib2
 import httplib2
@@ -35,18 +37,19 @@ from receipt_sync.errors import (
     TransientMailError,
 )
 from receipt_sync.mail.base import FetchFailure, HistoryPage, ListPage, RawMessage
-from receipt_sync.mail.gmail_errors import error_reason, is_transient_status, map_error, retry_after_of
+from receipt_sync.mail.gmail_errors import (
+    RATE_LIMIT_REASONS,
+    error_reason,
+    is_transient_status,
+    map_error,
+    retry_after_of,
+)
+from receipt_sync.mail.quota import AcquireOnly, MailboxQuota, as_quota
 from receipt_sync.settings import Settings
 
 GMAIL_READONLY_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
 MAX_BACKOFF_SECONDS = 32.0
 HIDDEN_LABELS = frozenset({"SPAM", "TRASH"})
-
-
-class QuotaLimiter(Protocol):
-    """Blocks until `units` of the mailbox's Gmail quota may be spent (issue 5 provides the real one)."""
-
-    def acquire(self, units: int) -> None: ...
 
 
 class GmailSource:
@@ -58,7 +61,7 @@ class GmailSource:
         settings: Settings,
         *,
         address: str | None = None,
-        limiter: QuotaLimiter | None = None,
+        limiter: MailboxQuota | AcquireOnly | None = None,
         timeout: float = 60.0,
         part_retries: int = 5,
         retry_base_seconds: float = 1.0,
@@ -77,7 +80,7 @@ class GmailSource:
         self.address = address
         self._endpoint = settings.gmail_api_endpoint.rstrip("/")
         self._settings = settings
-        self._limiter = limiter
+        self._quota = as_quota(limiter)
         self._timeout = timeout
         self._part_retries = part_retries
         self._retry_base = retry_base_seconds
@@ -146,7 +149,7 @@ class GmailSource:
     def fetch_messages(self, ids: Sequence[str]) -> list[RawMessage | FetchFailure]:
         """Raw messages in the order of `ids`, fetched in batches; a failed message fails alone."""
         results: dict[str, RawMessage | FetchFailure] = {}
-        size = self._settings.gmail_batch_size
+        size = min(self._settings.gmail_batch_size, self._quota.batch_limit(self._settings.gmail_fetch_cost))
         for start in range(0, len(ids), size):
             results.update(self._fetch_chunk(list(dict.fromkeys(ids[start : start + size]))))
         return [results[message_id] for message_id in ids]
@@ -178,17 +181,17 @@ class GmailSource:
             self._local.service = service
         return service.users()
 
-    def _acquire(self, units: int) -> None:
-        if self._limiter is not None:
-            self._limiter.acquire(units)
-
     def _call(self, request: Any, units: int, not_found: type[Exception] = PermanentMailError) -> dict[str, Any]:
-        self._acquire(units)
         try:
-            return request.execute(num_retries=0)
+            with self._quota.spend(units):
+                answer = request.execute(num_retries=0)
         except Exception as exc:
+            if isinstance(exc, HttpError) and _is_rate_limit(exc):
+                self._quota.rate_limited(retry_after_of(exc))
             self._raise_mapped(exc, not_found)
             raise
+        self._quota.succeeded()
+        return answer
 
     def _raise_mapped(self, exc: Exception, not_found: type[Exception]) -> None:
         """Raise the domain error for `exc` (from it); return only when it is not a mail error."""
@@ -201,11 +204,12 @@ class GmailSource:
         done: dict[str, RawMessage | FetchFailure] = {}
         pending = ids
         for attempt in range(self._part_retries + 1):
-            retry_after = self._send_batch(pending, done)
+            retry_after, rate_limited = self._send_batch(pending, done)
             pending = [i for i in pending if i not in done]
             if not pending:
                 return done
-            if attempt < self._part_retries:
+            paused = self._quota.rate_limited(retry_after) if rate_limited else 0.0
+            if attempt < self._part_retries and not paused:  # a shared pause already makes us wait
                 self._sleep(self._backoff(attempt, retry_after))
         raise TransientMailError(
             f"Gmail kept refusing {len(pending)} message fetches (rate limited or unavailable); try again later.",
@@ -216,9 +220,10 @@ class GmailSource:
         jittered = random.uniform(0.5, 1.0) * self._retry_base * 2**attempt
         return min(max(jittered, retry_after or 0.0), MAX_BACKOFF_SECONDS)
 
-    def _send_batch(self, ids: list[str], done: dict[str, RawMessage | FetchFailure]) -> float | None:
-        """Send one batch; fills `done` with answers and returns the largest Retry-After seen, if any."""
+    def _send_batch(self, ids: list[str], done: dict[str, RawMessage | FetchFailure]) -> tuple[float | None, bool]:
+        """Send one batch; fills `done` with answers. Returns (largest Retry-After seen, any rate-limit refusal)."""
         waits: list[float] = []
+        refused: list[bool] = []
 
         def on_answer(request_id: str, response: dict[str, Any] | None, exc: HttpError | None) -> None:
             message_id = ids[int(request_id)]
@@ -226,20 +231,23 @@ class GmailSource:
                 done[message_id] = to_raw_message(response)
             elif exc is not None and _part_is_transient(exc):
                 waits.append(retry_after_of(exc) or 0.0)
+                refused.append(_is_rate_limit(exc))
             else:
                 done[message_id] = FetchFailure(message_id, _part_error_text(exc))
 
         batch = BatchHttpRequest(callback=on_answer, batch_uri=f"{self._endpoint}/batch/gmail/v1")
         messages = self._users().messages()
         for index, message_id in enumerate(ids):
-            self._acquire(self._settings.gmail_fetch_cost)
             batch.add(messages.get(userId="me", id=message_id, format="raw"), request_id=str(index))
         try:
-            batch.execute(http=self._local.http)
+            with self._quota.spend(self._settings.gmail_fetch_cost * len(ids), parts=len(ids)):
+                batch.execute(http=self._local.http)
         except Exception as exc:
             self._raise_mapped(exc, PermanentMailError)
             raise
-        return max(waits) if waits else None
+        if not any(refused):
+            self._quota.succeeded()
+        return (max(waits) if waits else None), any(refused)
 
 
 def build_query(after: datetime | None, before: datetime | None, query: str | None) -> str:
@@ -296,6 +304,11 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _is_rate_limit(exc: HttpError) -> bool:
+    """429, or a 403 whose reason is a rate limit (not a daily limit or a permission problem)."""
+    return exc.resp.status == 429 or (exc.resp.status == 403 and error_reason(exc) in RATE_LIMIT_REASONS)
+
+
 def _part_is_transient(exc: HttpError) -> bool:
     return is_transient_status(exc.resp.status, error_reason(exc))
 
@@ -308,4 +321,4 @@ def _part_error_text(exc: HttpError | None) -> str:
     return f"Gmail answered HTTP {exc.resp.status} ({error_reason(exc) or 'no reason'})"
 
 
-__all__ = ["GMAIL_READONLY_SCOPE", "GmailSource", "MailboxAuthError", "QuotaLimiter"]
+__all__ = ["GMAIL_READONLY_SCOPE", "GmailSource", "MailboxAuthError"]

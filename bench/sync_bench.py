@@ -1,0 +1,378 @@
+"""Sync at Gmail's quota (issue 5): fetch rate vs the quota ceiling, units per receipt, orchestration overhead,
+unchanged-mailbox cost, and peak memory of a large full sync.
+
+    .venv/bin/python -m bench.sync_bench [--messages 10000] [--regime new|old|both] [--rate-seconds 120]
+                                         [--memory-messages 10000,100000] [--sections rate,units,overhead,memory]
+
+Everything runs on 127.0.0.1: a fresh PostgreSQL, Prefect's test server, documents in a temporary folder, and
+the fake Gmail (tests/fakes/gmail_server.py) in a process of its own, spoken to by the real googleapiclient.
+The rate is measured over a bounded run (`max_messages` = rate-seconds x the regime's fetches a second): at
+5 fetches a second a full 10,000-message sync would take ~33 minutes. Numbers go to stdout as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.fake_gmail_process import REFRESH_TOKEN, ROOT, GmailProcess
+
+REGIMES = {"new": {"quota": 6000, "fetch_cost": 20}, "old": {"quota": 15000, "fetch_cost": 5}}
+COSTS = {"messages.list": 5, "history.list": 2, "getProfile": 1}
+UNLIMITED = 10**9
+SEED = 7
+RECEIPT_QUERY_ENV = "GMAIL_RECEIPT_QUERY"
+
+
+# ----- environment -----------------------------------------------------------------------------------------
+@contextmanager
+def environment() -> Iterator[None]:
+    """PostgreSQL, Prefect's test server and a documents folder, exported as the product's settings."""
+    from cryptography.fernet import Fernet
+
+    from models.db import migrate
+    from tests.fixtures.postgres import postgres_server
+    from tests.fixtures.prefect import prefect_harness
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    with postgres_server() as pg, prefect_harness() as api_url, tempfile.TemporaryDirectory() as docs:
+        pg.execute("CREATE DATABASE bench")
+        migrate(pg.url("bench"))
+        os.environ.update(
+            DATABASE_URL=pg.url("bench"),
+            STORAGE_URL=f"file://{docs}",
+            PREFECT_API_URL=api_url,
+            ENCRYPTION_KEY=Fernet.generate_key().decode(),
+            GOOGLE_CLIENT_ID="bench.apps.example",
+            GOOGLE_CLIENT_SECRET="bench-secret",
+            GMAIL_PROJECT_LIMIT_NAME=f"gmail-project-bench-{os.getpid()}",
+        )
+        yield
+
+
+def configure(gmail: GmailProcess, **settings: Any) -> None:
+    """Point the product at `gmail` with these settings (GMAIL_* names, lower case) and forget cached ones."""
+    from receipt_sync.settings import get_settings
+
+    os.environ.update(GMAIL_API_ENDPOINT=gmail.url, GOOGLE_TOKEN_URI=gmail.token_uri)
+    os.environ.pop(RECEIPT_QUERY_ENV, None)
+    for name, value in settings.items():
+        os.environ[name.upper()] = str(value)
+    get_settings.cache_clear()
+
+
+def new_business(name: str) -> int:
+    from deployments.gmail_connect import connect_gmail_mailbox
+    from models.db import session_scope
+    from models.queries.businesses import create_business
+
+    with session_scope() as session:
+        business_id = create_business(session, f"{name} {time.monotonic_ns()}").id
+    connect_gmail_mailbox(business_id, REFRESH_TOKEN, None)
+    return business_id
+
+
+def stored_ids(business_id: int) -> set[str]:
+    from sqlalchemy import select
+
+    from models import Receipt
+    from models.db import session_scope
+
+    with session_scope() as session:
+        return set(session.scalars(select(Receipt.source_message_id).where(Receipt.business_id == business_id)))
+
+
+def api_calls(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Gmail API calls as Gmail counts them: batch parts one by one, no batch envelopes, no token calls."""
+    return [r for r in log if r["method"] not in ("batch", "token")]
+
+
+def units(calls: list[dict[str, Any]], fetch_cost: int) -> int:
+    costs = {**COSTS, "messages.get": fetch_cost, "attachments.get": fetch_cost}
+    return sum(costs.get(r["method"], 0) for r in calls if r["status"] == 200)
+
+
+def sync(business_id: int, **parameters: Any) -> tuple[dict[str, Any], float]:
+    from flows.gmail_sync import gmail_sync
+
+    started = time.perf_counter()
+    summary = gmail_sync(business_id=business_id, **parameters)
+    return summary, time.perf_counter() - started
+
+
+# ----- 1. fetch rate against the quota ceiling ----------------------------------------------------------------
+def measure_rate(gmail: GmailProcess, regime: str, seconds: float) -> dict[str, Any]:
+    quota, cost = REGIMES[regime]["quota"], REGIMES[regime]["fetch_cost"]
+    ceiling = quota / 60 / cost
+    gmail.command("set", latency=0.05, quota_units_per_minute=quota, costs={"messages.get": cost})
+    configure(gmail, gmail_quota_units_per_minute=quota, gmail_fetch_cost=cost)
+    business_id = new_business(f"rate-{regime}")
+    gmail.command("clear")
+    summary, wall = sync(business_id, mode="full", max_messages=int(seconds * ceiling))
+    calls = api_calls(gmail.log())
+    fetched = sorted(r["time"] for r in calls if r["method"] == "messages.get" and r["status"] == 200)
+    span = fetched[-1] - fetched[0]
+    refused = [r for r in calls if r["status"] in (403, 429)]
+    return {
+        "regime": regime,
+        "quota_units_per_minute": quota,
+        "fetch_cost": cost,
+        "ceiling_fetches_per_second": round(ceiling, 2),
+        "messages_fetched": len(fetched),
+        "fetch_span_seconds": round(span, 1),
+        "fetches_per_second": round((len(fetched) - 1) / span, 2),
+        "fraction_of_ceiling": round((len(fetched) - 1) / span / ceiling, 3),
+        "fraction_of_ceiling_after_first_10s": round(steady_rate(fetched, 10.0) / ceiling, 3),
+        "api_calls": len(calls),
+        "refused_429_403": len(refused),
+        "refused_share": round(len(refused) / len(calls), 4),
+        "max_units_in_any_60s": max_units_in_window(calls, cost),
+        "wall_seconds": round(wall, 1),
+        "receipts_saved": summary["receipts_saved"],
+    }
+
+
+def steady_rate(times: list[float], skip: float) -> float:
+    """Fetches a second once the limiter's initial 2 s burst is behind (from `skip` s after the first fetch)."""
+    later = [t for t in times if t >= times[0] + skip]
+    return (len(later) - 1) / (later[-1] - later[0]) if len(later) > 1 else 0.0
+
+
+def max_units_in_window(calls: list[dict[str, Any]], cost: int, seconds: float = 60.0) -> int:
+    charged = [(r["time"], r["units"]) for r in calls if r["units"]]
+    best = total = start = 0
+    for end_time, spent in charged:
+        total += spent
+        while charged[start][0] <= end_time - seconds:
+            total -= charged[start][1]
+            start += 1
+        best = max(best, total)
+    return best
+
+
+# ----- 2. quota units per receipt: a receipt-oriented query vs fetching everything ---------------------------
+def units_per_receipt(gmail: GmailProcess, truth_receipts: set[str], query: str) -> dict[str, Any]:
+    gmail.command("set", latency=0.0, quota_units_per_minute=None, costs={"messages.get": 5})
+    results = {}
+    for label, q in (("every_message", None), ("receipt_query", query)):
+        settings: dict[str, Any] = {"gmail_quota_units_per_minute": UNLIMITED, "gmail_fetch_cost": 5}
+        if q:
+            settings[RECEIPT_QUERY_ENV] = q
+        configure(gmail, **settings)
+        business_id = new_business(f"units-{label}")
+        gmail.command("clear")
+        _, wall = sync(business_id, mode="full")
+        calls = api_calls(gmail.log())
+        found = stored_ids(business_id) & truth_receipts
+        row: dict[str, Any] = {
+            "messages_fetched": sum(1 for r in calls if r["method"] == "messages.get" and r["status"] == 200),
+            "receipts_found": len(found),
+            "recall": round(len(found) / len(truth_receipts), 4),
+            "wall_seconds": round(wall, 1),
+        }
+        for regime, spec in REGIMES.items():
+            spent = units(calls, spec["fetch_cost"])
+            row[f"units_{regime}"] = spent
+            row[f"units_per_receipt_{regime}"] = round(spent / max(1, len(found)), 1)
+        results[label] = row
+    results["saving"] = {
+        r: round(results["every_message"][f"units_{r}"] / max(1, results["receipt_query"][f"units_{r}"]), 2)
+        for r in REGIMES
+    }
+    results["query"] = query
+    return results
+
+
+def raw_vs_full(messages: list[Any]) -> dict[str, Any]:
+    """What format=full would cost on top of format=raw: an attachments.get per part Gmail does not inline
+    (attachments, and bodies over the inline limit) that extraction needs (PDFs, text and HTML bodies)."""
+    from tests.fakes import gmail_payload as payloads
+
+    needed = skipped = 0
+    for message in messages:
+        for mime in _detached_parts(payloads.payload_tree(payloads.parse(message.raw), message.id, 16 * 1024)):
+            if mime in ("application/pdf", "text/html", "text/plain"):
+                needed += 1
+            else:
+                skipped += 1
+    out: dict[str, Any] = {"messages": len(messages), "attachments_get_needed": needed, "not_needed": skipped}
+    for regime, spec in REGIMES.items():
+        raw_units = len(messages) * spec["fetch_cost"]
+        out[f"units_raw_{regime}"] = raw_units
+        out[f"units_full_plus_attachments_{regime}"] = raw_units + needed * spec["fetch_cost"]
+    return out
+
+
+def _detached_parts(node: dict[str, Any]) -> Iterator[str]:
+    body = node.get("body") or {}
+    if isinstance(body, dict) and "attachmentId" in body:
+        yield str(node.get("mimeType"))
+    for child in node.get("parts", []) or []:
+        yield from _detached_parts(child)
+
+
+# ----- 3. orchestration overhead: the flow vs a plain loop doing the same work --------------------------------
+def plain_loop(business_id: int) -> dict[str, int]:
+    """The same work as the flow (list, skip stored, fetch, analyse, upload, store, checkpoint), no Prefect."""
+    from datetime import UTC, datetime, timedelta
+
+    from models.db import session_scope
+    from models.queries.ingest import already_processed
+    from models.queries.mailboxes import mailbox_for_business
+    from models.queries.sync_runs import create_sync_run
+    from receipt_sync.mail.gmail import GmailSource
+    from receipt_sync.settings import get_settings
+    from receipt_sync.storage import open_storage
+    from tasks import sync_pages as sp
+
+    settings, storage = get_settings(), open_storage()
+    with session_scope() as session:
+        mailbox_id = mailbox_for_business(session, business_id).id
+        run_id = create_sync_run(
+            session, business_id=business_id, mailbox_id=mailbox_id, mode="full", trigger="cli", parameters={}
+        ).id
+    source = GmailSource(REFRESH_TOKEN, settings)
+    after = datetime.now(UTC) - timedelta(days=36 * 30.44)
+    cur = sp.Cursor(phase="full", business_id=business_id, mailbox_id=mailbox_id, after=after.isoformat())
+    token, scanned = None, 0
+    while True:
+        page = source.list_messages(page_token=token, after=after, page_size=settings.gmail_page_size)
+        with session_scope() as session:
+            seen = already_processed(session, business_id, page.message_ids)
+        results = sp._analyse(source.fetch_messages([i for i in page.message_ids if i not in seen]))
+        uploads = {r.message_id: sp._upload(storage, business_id, r) for r in results if sp._is_receipt(r)}
+        saved, _ = sp._store(cur, run_id, results, uploads)
+        counters = {"scanned": len(page.message_ids), "saved": saved, "duplicates": len(seen), "errors": 0}
+        sp._commit_progress(run_id, counters, [], cur, page.result_size_estimate)
+        scanned, token = scanned + len(page.message_ids), page.next_page_token
+        if token is None:
+            return {"scanned": scanned}
+
+
+def overhead(gmail: GmailProcess) -> dict[str, Any]:
+    gmail.command("set", latency=0.0, quota_units_per_minute=None, costs={"messages.get": 5})
+    configure(gmail, gmail_quota_units_per_minute=UNLIMITED, gmail_fetch_cost=5)
+    loop_business = new_business("loop")
+    started = time.perf_counter()
+    loop = plain_loop(loop_business)
+    loop_seconds = time.perf_counter() - started
+    flow_business = new_business("flow")
+    summary, flow_seconds = sync(flow_business, mode="full")
+    return {
+        "messages": loop["scanned"],
+        "plain_loop_seconds": round(loop_seconds, 1),
+        "flow_seconds": round(flow_seconds, 1),
+        "ratio": round(flow_seconds / loop_seconds, 3),
+        "same_receipts": stored_ids(loop_business) == stored_ids(flow_business),
+        "business": flow_business,
+        "flow_summary": {k: summary[k] for k in ("messages_scanned", "receipts_saved", "errors")},
+    }
+
+
+# ----- 4. incremental sync of an unchanged mailbox ------------------------------------------------------------
+def incremental_unchanged(gmail: GmailProcess, business_id: int) -> dict[str, Any]:
+    gmail.command("set", latency=0.05, quota_units_per_minute=6000, costs={"messages.get": 20})
+    configure(gmail, gmail_quota_units_per_minute=6000, gmail_fetch_cost=20)
+    gmail.command("clear")
+    summary, wall = sync(business_id, mode="incremental")
+    calls = api_calls(gmail.log())
+    return {
+        "calls": [r["method"] for r in calls],
+        "units": units(calls, 20),
+        "wall_seconds": round(wall, 2),
+        "messages_scanned": summary["messages_scanned"],
+    }
+
+
+# ----- 5. peak memory of a large full sync (a child process; the fake Gmail in another) -----------------------
+def memory(count: int) -> dict[str, Any]:
+    with GmailProcess(count, SEED) as gmail:
+        gmail.command("set", latency=0.0, quota_units_per_minute=None, costs={"messages.get": 5})
+        configure(gmail, gmail_quota_units_per_minute=UNLIMITED, gmail_fetch_cost=5)
+        cmd = [sys.executable, "-m", "bench.sync_bench", "--child-full-sync"]
+        out = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        return {"messages": count, "error": out.stderr[-2000:]}
+    return {"messages": count, **json.loads(out.stdout.strip().splitlines()[-1])}
+
+
+def child_full_sync() -> None:
+    """Run in the child: connect a business, full-sync it, print peak RSS (the process's high-water mark)."""
+    from flows.gmail_sync import gmail_sync
+
+    business_id = new_business("memory")
+    before = _rss_mb()
+    started = time.perf_counter()
+    summary = gmail_sync(business_id=business_id, mode="full")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {
+        "rss_before_sync_mb": round(before, 1),
+        "peak_rss_mb": round(peak, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+        "messages_scanned": summary["messages_scanned"],
+        "receipts_saved": summary["receipts_saved"],
+    }
+    print(json.dumps(result))
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# ----- main ---------------------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from receipt_sync.samples.generator import generate_messages
+    from tasks.planning import RECEIPT_QUERY
+
+    sections = set(args.sections.split(","))
+    regimes = ["new", "old"] if args.regime == "both" else [args.regime]
+    results: dict[str, Any] = {"messages": args.messages}
+    with environment():
+        if sections & {"rate", "units", "overhead"}:
+            truth = generate_messages(args.messages, SEED)
+            receipts = {m.id for m in truth if m.truth.is_receipt}
+            with GmailProcess(args.messages, SEED) as gmail:
+                if "units" in sections:
+                    results["units_per_receipt"] = units_per_receipt(gmail, receipts, RECEIPT_QUERY)
+                    results["raw_vs_full"] = raw_vs_full(truth)
+                if "overhead" in sections:
+                    results["overhead"] = overhead(gmail)
+                    results["incremental_unchanged"] = incremental_unchanged(gmail, results["overhead"]["business"])
+                if "rate" in sections:
+                    results["rate"] = [measure_rate(gmail, r, args.rate_seconds) for r in regimes]
+        if "memory" in sections:
+            results["memory"] = [memory(int(n)) for n in args.memory_messages.split(",") if n]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--regime", choices=["new", "old", "both"], default="both")
+    parser.add_argument("--rate-seconds", type=float, default=120.0)
+    parser.add_argument("--memory-messages", default="10000,100000")
+    parser.add_argument("--sections", default="units,overhead,rate,memory")
+    parser.add_argument("--child-full-sync", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_full_sync:
+        child_full_sync()
+        return
+    print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()

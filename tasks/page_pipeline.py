@@ -1,0 +1,126 @@
+"""Reading a run's pages ahead: the next page is listed and fetched while the current one is analysed and stored.
+
+One `RunPipeline` per run in a process, shared by its page tasks. It keeps at most `depth` pages ahead of the
+page being stored (bounded memory: a page is at most `GMAIL_PAGE_SIZE` messages), and a page stays cached
+until its data is committed, so a retried page task reuses what was fetched instead of spending quota again.
+It also remembers which messages this run has fetched, so a message listed twice (history records, a listing
+shifted by new mail) is fetched once per run. The checkpoint still moves only when a page commits.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.db import session_scope
+from models.queries.ingest import already_processed
+from receipt_sync.mail.base import FetchFailure, RawMessage
+from tasks.sources import mail_source, on_release
+
+
+@dataclass
+class FetchedPage:
+    """A listed page: its ids, which were skipped (stored before, or fetched earlier this run), what was fetched."""
+
+    ids: list[str]
+    next_token: str | None
+    estimate: int | None
+    history_id: str | None
+    skipped: set[str] = field(default_factory=set)
+    fetched: list[RawMessage | FetchFailure] = field(default_factory=list)
+
+
+def cursor_key(cursor: dict[str, Any]) -> str:
+    return json.dumps(cursor, sort_keys=True, default=str)
+
+
+class RunPipeline:
+    """The read-ahead of one run: list → skip stored → fetch, one page ahead of analysis and storage."""
+
+    def __init__(self, run_id: int, mailbox_id: int, business_id: int, depth: int = 1) -> None:
+        self.run_id, self.mailbox_id, self.business_id, self.depth = run_id, mailbox_id, business_id, depth
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-ahead-{run_id}")
+        self._pages: dict[str, Future[FetchedPage]] = {}
+        self._lock = threading.Lock()
+        self._fetched_ids: set[str] = set()
+        self.fetch_count = 0
+
+    def take(self, cursor: dict[str, Any], lister: Any) -> FetchedPage:
+        """The page at `cursor`: read ahead already, cached by an earlier attempt, or read now."""
+        key = cursor_key(cursor)
+        with self._lock:
+            future = self._pages.get(key)
+        if future is None:
+            page = self._read(cursor, lister)
+            with self._lock:
+                self._pages[key] = _resolved(page)
+            return page
+        try:
+            return future.result()
+        except BaseException:
+            with self._lock:
+                self._pages.pop(key, None)  # a retry reads it afresh
+            raise
+
+    def read_ahead(self, cursor: dict[str, Any], lister: Any) -> None:
+        """Start reading the page at `cursor` in the background (no-op when already there or too far ahead)."""
+        key = cursor_key(cursor)
+        with self._lock:
+            if key in self._pages or len(self._pages) > self.depth:
+                return
+            self._pages[key] = self._pool.submit(self._read, cursor, lister)
+
+    def committed(self, cursor: dict[str, Any]) -> None:
+        """The page's data is stored: forget it (its memory is freed)."""
+        with self._lock:
+            self._pages.pop(cursor_key(cursor), None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._pages.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _read(self, cursor: dict[str, Any], lister: Any) -> FetchedPage:
+        page: FetchedPage = lister(cursor)
+        with session_scope() as session:
+            stored = already_processed(session, self.business_id, page.ids)
+        with self._lock:
+            page.skipped = stored | (set(page.ids) & self._fetched_ids)
+        fresh = [i for i in page.ids if i not in page.skipped]
+        if fresh:
+            page.fetched = mail_source(self.mailbox_id, str(self.run_id)).fetch_messages(fresh)
+        with self._lock:
+            self._fetched_ids.update(fresh)
+            self.fetch_count += len(fresh)
+        return page
+
+
+def _resolved(page: FetchedPage) -> Future[FetchedPage]:
+    future: Future[FetchedPage] = Future()
+    future.set_result(page)
+    return future
+
+
+_pipelines: dict[str, RunPipeline] = {}
+_registry_lock = threading.Lock()
+
+
+def run_pipeline(run_id: int, mailbox_id: int, business_id: int) -> RunPipeline:
+    """The run's pipeline in this process (created on first use, closed with the run's sources)."""
+    key = str(run_id)
+    with _registry_lock:
+        pipeline = _pipelines.get(key)
+        if pipeline is None:
+            pipeline = _pipelines[key] = RunPipeline(run_id, mailbox_id, business_id)
+            on_release(key, _release)
+        return pipeline
+
+
+def _release(run_key: str) -> None:
+    with _registry_lock:
+        pipeline = _pipelines.pop(run_key, None)
+    if pipeline is not None:
+        pipeline.close()

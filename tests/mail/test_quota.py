@@ -1,0 +1,134 @@
+"""The Gmail quota limiter, judged by what the fake Gmail's own request log saw (not by the limiter's counters)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from receipt_sync.mail.base import RawMessage
+from receipt_sync.mail.gmail import GmailSource
+from receipt_sync.mail.quota import MailboxQuota, ProjectQuota
+from tests.fakes.gmail_server import FakeGmailServer, FakeMessage, RequestRecord
+from tests.mail.test_gmail_source import REFRESH_TOKEN, make_mail, settings_for
+
+FETCH_COST = 20
+
+
+@pytest.fixture
+def gmail() -> Iterator[FakeGmailServer]:
+    """200 small messages; the server does not enforce a quota, so any overspending shows in its log."""
+    messages = [FakeMessage(make_mail(n)) for n in range(200)]
+    with FakeGmailServer(messages, refresh_tokens=[REFRESH_TOKEN], fetch_cost=FETCH_COST) as server:
+        yield server
+
+
+def source_with(gmail: FakeGmailServer, quota: MailboxQuota) -> GmailSource:
+    settings = settings_for(gmail, gmail_fetch_cost=FETCH_COST, gmail_batch_size=50)
+    return GmailSource(REFRESH_TOKEN, settings, limiter=quota, retry_base_seconds=0.05)
+
+
+def hammer(source: GmailSource, ids: list[str], seconds: float, threads: int = 3) -> None:
+    """Several threads fetching (and listing) as fast as the limiter lets them, for `seconds`."""
+    deadline = time.monotonic() + seconds
+
+    def work(offset: int) -> None:
+        i = offset
+        while time.monotonic() < deadline:
+            source.fetch_messages([ids[i % len(ids)]])
+            if i % 7 == 0:
+                source.list_messages(page_token=None, page_size=10)
+            i += threads
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(work, range(threads)))
+
+
+def max_units(records: list[RequestRecord], seconds: float) -> int:
+    charged = sorted((r.time, r.units) for r in records if r.units)
+    return max(
+        (sum(u for t, u in charged if start <= t < start + seconds) for start, _ in charged),
+        default=0,
+    )
+
+
+def test_run_never_spends_more_than_its_quota_in_any_60_second_window(gmail: FakeGmailServer) -> None:
+    quota = MailboxQuota(600, max_in_flight=5)
+    source = source_with(gmail, quota)
+    started = time.monotonic()
+    hammer(source, gmail.message_ids, seconds=22)
+    elapsed = time.monotonic() - started
+
+    assert gmail.max_units_in_window(60) <= 600
+    spent = sum(r.units for r in gmail.requests)
+    paced = quota._bucket_size + 600 / 60 * elapsed  # what the limiter may spend in this time
+    assert spent >= 0.85 * paced  # at the ceiling, not far under it
+    assert not [r for r in gmail.requests if r.status == 429]
+
+
+def test_window_holds_as_it_rolls_over_many_times(gmail: FakeGmailServer) -> None:
+    """A 5-second window of 100 units, so a 20 s run crosses it four times over (the same code as 60 s)."""
+    quota = MailboxQuota(100, max_in_flight=5, window=5.0)
+    hammer(source_with(gmail, quota), gmail.message_ids, seconds=20)
+
+    assert max_units(gmail.requests, 5.0) <= 100
+    assert sum(r.units for r in gmail.requests) >= 0.85 * 100 / 5 * 20
+
+
+def test_in_flight_requests_per_mailbox_are_bounded(gmail: FakeGmailServer) -> None:
+    gmail.latency = 0.2
+    gmail.max_concurrent = 2  # answers 429 "too many concurrent requests" beyond two
+    quota = MailboxQuota(1_000_000, max_in_flight=2)
+    source = source_with(gmail, quota)
+    ids = gmail.message_ids[:40]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(source.fetch_messages, [ids[i : i + 5] for i in range(0, 40, 5)]))
+
+    assert all(isinstance(m, RawMessage) for chunk in results for m in chunk)
+    assert not [r for r in gmail.requests if r.status == 429]
+
+
+def test_a_rate_limit_answer_pauses_every_thread_for_its_retry_after(gmail: FakeGmailServer) -> None:
+    gmail.fail_next(6, status=429, retry_after=1, method="messages.get")
+    quota = MailboxQuota(1_000_000, max_in_flight=5)
+    source = source_with(gmail, quota)
+    ids = gmail.message_ids[:60]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(source.fetch_messages, [ids[i : i + 6] for i in range(0, 60, 6)]))
+
+    assert [m.id for chunk in results for m in chunk] == ids
+    assert all(isinstance(m, RawMessage) for chunk in results for m in chunk)
+    refused = [r.time for r in gmail.requests if r.status == 429]
+    batches = [r.time for r in gmail.requests if r.method == "batch"]
+    too_soon = [b for b in batches for t in refused if t + 0.2 < b < t + 0.9]
+    assert refused and not too_soon  # nobody knocked again while Gmail asked us to wait
+    assert len(refused) == 6  # and the refusals did not multiply into a storm
+
+
+def test_project_quota_is_shared_by_every_worker_through_prefect(prefect_api_url: str) -> None:
+    """Two handles on one Prefect rate limit (two workers) together stay within the project's units."""
+    name = f"gmail-project-test-{time.monotonic_ns()}"
+    workers = [ProjectQuota(name, units_per_minute=12_000, chunk=60) for _ in range(2)]
+    taken = [0, 0]
+    deadline = time.monotonic() + 6
+    started = time.monotonic()
+
+    def spend(index: int) -> None:
+        while time.monotonic() < deadline:
+            workers[index].take(20)
+            taken[index] += 20
+
+    threads = [threading.Thread(target=spend, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+
+    allowed = workers[0].burst + workers[0].decay_per_second * elapsed + 2 * workers[0].chunk
+    assert 0 < sum(taken) <= allowed
+    assert all(t > 0 for t in taken)  # both workers got a share
+    assert sum(w.acquisitions for w in workers) * 60 >= sum(taken)  # one Prefect call per 60-unit chunk
