@@ -121,33 +121,37 @@ def test_malformed_messages_fail_alone_and_the_rest_of_the_page_is_stored(
 
 
 def test_two_syncs_of_one_business_never_run_together_but_two_businesses_do(
-    gmail: FakeGmailServer, connect_business: Callable[..., int]
+    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     load(gmail, sample_messages(40, seed=41))
-    gmail.latency = 0.3  # each run lasts seconds, so runs of two businesses must overlap
+    monkeypatch.setenv("GMAIL_PAGE_SIZE", "4")  # ten slow pages: business A's run lasts several seconds
+    get_settings.cache_clear()
+    gmail.latency = 0.3
     first, second = connect_business("A"), connect_business("B")
     outcomes: dict[str, object] = {}
 
-    def run(label: str, business_id: int) -> None:
+    def run(label: str) -> None:
         try:
-            outcomes[label] = gmail_sync(business_id=business_id, mode="full")
+            outcomes[label] = gmail_sync(business_id=first, mode="full")
         except SyncAlreadyRunning as exc:
             outcomes[label] = exc
 
-    threads = [threading.Thread(target=run, args=(f"A{i}", first)) for i in range(2)]
-    threads.append(threading.Thread(target=run, args=("B", second)))
+    threads = [threading.Thread(target=run, args=(label,)) for label in ("A0", "A1")]
     for thread in threads:
         thread.start()
+    _wait_for(lambda: any(r.status == "running" and r.pages_done >= 1 for r in sync_runs(first)))
+
+    other = gmail_sync(business_id=second, mode="full", max_messages=4)  # one page, while A is still walking
+    a_status_when_b_finished = [r.status for r in sync_runs(first)]
     for thread in threads:
         thread.join(timeout=300)
 
+    assert other["status"] == "completed"
+    assert a_status_when_b_finished == ["running"]  # B ran and finished inside A's run
     a_results = [outcomes["A0"], outcomes["A1"]]
-    assert sum(isinstance(r, dict) for r in a_results) == 1
+    assert sum(isinstance(r, dict) for r in a_results) == 1  # the other A was refused, never run beside it
     assert sum(isinstance(r, SyncAlreadyRunning) for r in a_results) == 1
-    assert isinstance(outcomes["B"], dict)
-    (a_run,) = sync_runs(first)
-    (b_run,) = sync_runs(second)
-    assert a_run.started_at < b_run.finished_at and b_run.started_at < a_run.finished_at  # they overlapped
+    assert [r.status for r in sync_runs(first)] == ["completed"]
 
 
 def test_refresh_token_never_appears_in_logs_parameters_artifacts_or_errors(
