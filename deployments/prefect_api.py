@@ -88,8 +88,10 @@ def prefect_client(settings: Settings) -> Iterator[SyncPrefectClient]:
         ):
             yield client
     except (httpx.TransportError, PrefectHTTPStatusError) as exc:
+        status = exc.response.status_code if isinstance(exc, PrefectHTTPStatusError) else None
+        why = f"HTTP {status}" if status else type(exc).__name__
         raise OrchestratorUnavailable(
-            f"the Prefect API at {settings.prefect_api_url} is unreachable ({type(exc).__name__})",
+            f"the Prefect API at {settings.prefect_api_url} is unreachable or refused the request ({why})",
             action=f"start the Prefect server (prefect server start) or {_SET_API_URL}",
         ) from exc
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from deployments.deploy import PROJECT_ROOT, deploy_all, prefect_executable
-from receipt_sync.errors import ConfigurationError
+from deployments.deploy import PROJECT_ROOT, DeployReport, deploy_all, prefect_executable
+from receipt_sync.errors import ConfigurationError, OrchestratorUnavailable
+from receipt_sync.retry import backoff_delays
 from receipt_sync.settings import Settings, load_settings
 
 HOST = "127.0.0.1"
@@ -256,7 +257,7 @@ def run_up(config: UpConfig, say: Callable[[str], None] = print) -> int:
         say(f"starting the Prefect server on {config.prefect_ui_url} ...")
         start_prefect_server(stack, config, logs)
         say("registering deployments and automations (prefect deploy --all) ...")
-        report = deploy_all(settings, interval_minutes=settings.incremental_sync_interval_minutes)
+        report = _deploy_with_retries(settings)
         for line in [*report.deployments, *report.automations, *report.notes]:
             say(f"  {line}")
         say("starting a worker and the API ...")
@@ -270,6 +271,16 @@ def run_up(config: UpConfig, say: Callable[[str], None] = print) -> int:
     finally:
         stack.stop(say)
         say("stopped.")
+
+
+def _deploy_with_retries(settings: Settings, attempts: int = 5) -> DeployReport:
+    """A server that just answered /health can still refuse writes while its SQLite database settles."""
+    for delay in backoff_delays(1.0, attempts - 1):
+        try:
+            return deploy_all(settings, interval_minutes=settings.incremental_sync_interval_minutes)
+        except OrchestratorUnavailable:
+            time.sleep(delay)
+    return deploy_all(settings, interval_minutes=settings.incremental_sync_interval_minutes)
 
 
 def _migrate(settings: Settings, say: Callable[[str], None]) -> None:

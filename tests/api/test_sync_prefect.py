@@ -27,7 +27,8 @@ def flow_run(prefect: PrefectServer, flow_run_id: str) -> dict:
 
 
 def flow_runs_tagged(prefect: PrefectServer, tag: str) -> list[dict]:
-    body = {"flow_runs": {"tags": {"all_": [tag]}}}
+    """The gmail-sync flow runs with `tag` (deletion runs of earlier tests carry business tags too)."""
+    body = {"flow_runs": {"tags": {"all_": [tag, "gmail-sync"]}}}
     return httpx.post(f"{prefect.api_url}/flow_runs/filter", json=body, timeout=5).json()
 
 

@@ -129,6 +129,7 @@ def up_settings(
         "GOOGLE_CLIENT_SECRET": "test-client-secret",
         "GMAIL_PAGE_SIZE": "10",
         "TASK_RETRY_BASE_SECONDS": "0.05",
+        "GMAIL_QUOTA_UNITS_PER_MINUTE": "600000",  # the fake Gmail is not rate-limited here
         "DIAGNOSTIC_KEY": "diag-key-for-up-tests-0123456789",
         "ALERT_WEBHOOK_URL": alert_webhook.url,
     }
@@ -174,6 +175,7 @@ def up_env(receipts_up: UpProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 _PRODUCT_KEYS = {
     "DATABASE_URL", "DATA_DIR", "STORAGE_URL", "ENCRYPTION_KEY", "GMAIL_API_ENDPOINT", "GOOGLE_TOKEN_URI",
     "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GMAIL_PAGE_SIZE", "TASK_RETRY_BASE_SECONDS", "DIAGNOSTIC_KEY",
+    "GMAIL_QUOTA_UNITS_PER_MINUTE",
 }  # fmt: skip
 
 

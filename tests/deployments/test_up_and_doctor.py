@@ -63,7 +63,12 @@ def test_a_sync_requested_from_the_api_runs_through_the_deployment_on_the_worker
     run = wait_for(finished, "the sync to finish", timeout=120)
     assert run["status"] == "completed", run
     assert well_formed_stored(set(stored_message_ids(business_id)), mailbox) == receipt_ids(mailbox)
-    prefect_run = flow_run(receipts_up.prefect_api_url, run["flow_run_id"])
+    # Prefect records the flow run's final state a moment after the run record is closed.
+    prefect_run = wait_for(
+        lambda: (r := flow_run(receipts_up.prefect_api_url, run["flow_run_id"]))["state"]["type"] != "RUNNING" and r,
+        "Prefect to close the flow run",
+        timeout=30,
+    )
     assert prefect_run["name"] == f"gmail-sync/business-{business_id}/full"
     assert prefect_run["state"]["type"] == "COMPLETED" and f"business:{business_id}" in prefect_run["tags"]
 
