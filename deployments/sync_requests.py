@@ -50,7 +50,7 @@ class RunView:
     ui_url: str | None
 
 
-def _thresholds(settings: Settings) -> dict[str, timedelta]:
+def stale_thresholds(settings: Settings) -> dict[str, timedelta]:
     return {
         "stale_after": timedelta(seconds=settings.sync_stale_after_seconds),
         "time_limit": timedelta(seconds=settings.sync_time_limit_seconds),
@@ -74,11 +74,11 @@ def reconcile(session: Session, settings: Settings, run: SyncRun) -> RunView:
         detail = f": {state.message}" if state.message else ""
         finish_run(session, run, status, f"Prefect marked the flow run {state.name}{detail}")
         session.flush()
-    reason = stale_reason(run, **_thresholds(settings))
+    reason = stale_reason(run, **stale_thresholds(settings))
     return RunView(run, state, error, reason, prefect_api.flow_run_ui_url(settings, run.flow_run_id))
 
 
-def _cancel_quietly(settings: Settings, flow_run_id: str | None) -> None:
+def cancel_quietly(settings: Settings, flow_run_id: str | None) -> None:
     """Best effort: the run record is already failed; Prefect being down must not block the business."""
     if flow_run_id:
         with contextlib.suppress(OrchestratorUnavailable):
@@ -91,8 +91,8 @@ def clear_dead_run(session: Session, settings: Settings, business_id: int) -> No
     if active is None:
         return
     reconcile(session, settings, active)
-    if active.status in ACTIVE_STATUSES and fail_if_stale(session, active, **_thresholds(settings)):
-        _cancel_quietly(settings, active.flow_run_id)
+    if active.status in ACTIVE_STATUSES and fail_if_stale(session, active, **stale_thresholds(settings)):
+        cancel_quietly(settings, active.flow_run_id)
     session.commit()
 
 
@@ -210,4 +210,4 @@ def error_preview(message: str | None) -> str | None:
 
 
 def stale_reason_for(settings: Settings, run: SyncRun) -> str | None:
-    return stale_reason(run, **_thresholds(settings))
+    return stale_reason(run, **stale_thresholds(settings))

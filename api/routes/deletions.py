@@ -7,8 +7,7 @@ which continues from the cursor. A deletion and a sync of one business never run
 
 from __future__ import annotations
 
-import contextlib
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -23,7 +22,7 @@ from deployments import sync_requests as sync_service
 from models.deletion import DeletionRun
 from models.queries import deletions as q
 from models.queries.sync_runs import stale_reason
-from receipt_sync.errors import DeletionAlreadyRunning, NotFoundError, OrchestratorUnavailable
+from receipt_sync.errors import DeletionAlreadyRunning, NotFoundError
 from receipt_sync.settings import Settings
 
 router = APIRouter(prefix="/api/receipts/deletions", tags=["deletions"], responses=ERRORS)
@@ -103,13 +102,6 @@ class DeletionRunPublic(BaseModel):
     prefect_ui_url: str | None
 
 
-def _thresholds(settings: Settings) -> dict[str, timedelta]:
-    return {
-        "stale_after": timedelta(seconds=settings.sync_stale_after_seconds),
-        "time_limit": timedelta(seconds=settings.sync_time_limit_seconds),
-    }
-
-
 def _public(session: Session, settings: Settings, run: DeletionRun) -> DeletionRunPublic:
     summary = q.deletion_summary(run)
     failures = [
@@ -118,7 +110,7 @@ def _public(session: Session, settings: Settings, run: DeletionRun) -> DeletionR
     ]
     return DeletionRunPublic(
         **{**summary, "error_message": sync_service.error_preview(run.error_message)},
-        stale=stale_reason(run, **_thresholds(settings)) is not None,  # type: ignore[arg-type]
+        stale=stale_reason(run, **sync_service.stale_thresholds(settings)) is not None,  # type: ignore[arg-type]
         failures=failures,
         prefect_ui_url=prefect_api.flow_run_ui_url(settings, run.flow_run_id),
     )
@@ -136,17 +128,11 @@ def _visible_run(session: Session, caller: CallerDep, run_id: int) -> DeletionRu
 def _clear_dead_deletion(session: Session, settings: Settings, business_id: int) -> None:
     """A queued/running deletion without a heartbeat for too long (worker lost) must not block forever."""
     active = q.active_deletion_run(session, business_id)
-    reason = active and stale_reason(active, **_thresholds(settings))  # type: ignore[arg-type]
+    reason = active and stale_reason(active, **sync_service.stale_thresholds(settings))  # type: ignore[arg-type]
     if active is not None and reason:
         q.finish_deletion_run(session, active, "failed", f"stale: {reason}")
-        _cancel_quietly(settings, active.flow_run_id)
+        sync_service.cancel_quietly(settings, active.flow_run_id)
         session.commit()
-
-
-def _cancel_quietly(settings: Settings, flow_run_id: str | None) -> None:
-    if flow_run_id:
-        with contextlib.suppress(OrchestratorUnavailable):
-            prefect_api.cancel_flow_run(settings, flow_run_id)
 
 
 def _conflict(session: Session, exc: DeletionAlreadyRunning, business_id: int) -> DeletionAlreadyRunning:
@@ -228,5 +214,5 @@ def cancel_deletion(run_id: Id, session: SessionDep, caller: CallerDep, settings
     was_queued = run.status == "queued"
     q.cancel_deletion_run(session, run)
     if was_queued:  # it never started: spare the worker the run
-        _cancel_quietly(settings, run.flow_run_id)
+        sync_service.cancel_quietly(settings, run.flow_run_id)
     return _public(session, settings, run)
