@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +23,7 @@ from models.queries.sync_runs import (
     fail_if_stale,
     finish_run,
     stale_reason,
+    stale_thresholds,
 )
 from models.runs import ACTIVE_STATUSES, SyncRun
 from receipt_sync.errors import (
@@ -48,13 +48,6 @@ class RunView:
     prefect_error: str | None
     stale_reason: str | None
     ui_url: str | None
-
-
-def stale_thresholds(settings: Settings) -> dict[str, timedelta]:
-    return {
-        "stale_after": timedelta(seconds=settings.sync_stale_after_seconds),
-        "time_limit": timedelta(seconds=settings.sync_time_limit_seconds),
-    }
 
 
 def _read_state(settings: Settings, run: SyncRun) -> tuple[FlowRunState | None, str | None]:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.db import session_scope
 from models.mailbox import MailboxConnection
-from models.queries.sync_runs import active_sync_run, fail_if_stale
+from models.queries.sync_runs import active_sync_run, fail_if_stale, stale_thresholds
 from receipt_sync.errors import OrchestratorUnavailable, ReceiptSyncError, SyncAlreadyRunning
 from receipt_sync.settings import Settings, get_settings
 
@@ -76,10 +76,7 @@ def plan_fan_out(
 ) -> FanOutPlan:
     """Decide, from the database alone, which businesses get an incremental sync now; fails stale runs."""
     now = now or utcnow()
-    thresholds = {
-        "stale_after": timedelta(seconds=settings.sync_stale_after_seconds),
-        "time_limit": timedelta(seconds=settings.sync_time_limit_seconds),
-    }
+    thresholds = stale_thresholds(settings)
     plan = FanOutPlan()
     for business_id, mailboxes in _gmail_mailboxes(session).items():
         active = [m for m in mailboxes if m.status == "active"]

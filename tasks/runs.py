@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from prefect import task
@@ -28,6 +27,7 @@ from models.queries.sync_runs import (
     get_sync_run,
     heartbeat,
     mark_running,
+    stale_thresholds,
 )
 from models.runs import SyncRun
 from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, SyncAlreadyRunning
@@ -45,16 +45,10 @@ class OpenedRun:
 
 def _claim(session: Session, run: SyncRun, flow_run_id: str | None) -> bool:
     """Whether this flow run may work on `run`; stale runs of a lost worker are taken over."""
-    settings = get_settings()
     if run.status == "completed":
         return False
     if run.status == "running" and run.flow_run_id not in (None, flow_run_id):
-        stale = fail_if_stale(
-            session,
-            run,
-            stale_after=timedelta(seconds=settings.sync_stale_after_seconds),
-            time_limit=timedelta(seconds=settings.sync_time_limit_seconds),
-        )
+        stale = fail_if_stale(session, run, **stale_thresholds(get_settings()))
         if not stale:
             raise SyncAlreadyRunning(f"sync run {run.id} is running in flow run {run.flow_run_id}", run.id)
     return True
@@ -108,16 +102,10 @@ def _refuse_during_deletion(session: Session, business_id: int) -> None:
 
 def _take_over_stale(session: Session, business_id: int) -> SyncRun | None:
     """Fail the business's stale active run (a lost worker) and return it, so its checkpoint can be resumed."""
-    settings = get_settings()
     active = active_sync_run(session, business_id)
     if active is None:
         return None
-    stale = fail_if_stale(
-        session,
-        active,
-        stale_after=timedelta(seconds=settings.sync_stale_after_seconds),
-        time_limit=timedelta(seconds=settings.sync_time_limit_seconds),
-    )
+    stale = fail_if_stale(session, active, **stale_thresholds(get_settings()))
     session.flush()
     return active if stale else None
 

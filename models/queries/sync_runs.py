@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.runs import ACTIVE_STATUSES, SyncRun
 from receipt_sync.errors import NotFoundError, SyncAlreadyRunning
+from receipt_sync.settings import Settings
 
 ERROR_MESSAGE_LIMIT = 2000
 
@@ -91,6 +92,14 @@ def finish_run(session: Session, run: SyncRun, status: str, error_message: str |
         run.percent = 100.0
     if error_message is not None:
         run.error_message = error_message[:ERROR_MESSAGE_LIMIT]
+
+
+def stale_thresholds(settings: Settings) -> dict[str, timedelta]:
+    """The stale rule's parameters (SPEC §6): no heartbeat for `SYNC_STALE_AFTER_SECONDS`, or past the time limit."""
+    return {
+        "stale_after": timedelta(seconds=settings.sync_stale_after_seconds),
+        "time_limit": timedelta(seconds=settings.sync_time_limit_seconds),
+    }
 
 
 def stale_reason(
