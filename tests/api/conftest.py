@@ -16,7 +16,7 @@ from models.queries.businesses import create_business
 from models.queries.tokens import create_api_token
 from models.receipt import Receipt, ReceiptDocument
 from receipt_sync.settings import get_settings
-from tests.fixtures.postgres import free_port
+from tests.fixtures.postgres import PostgresServer, free_port
 from tests.fixtures.prefect_server import PrefectServer, prefect_server, prefect_worker, register_deployment
 
 DIAGNOSTIC_KEY = "diag-key-for-tests-0123456789"
@@ -126,11 +126,13 @@ def world(api_env: dict[str, str]) -> World:
 
 
 @pytest.fixture(scope="session")
-def prefect() -> Iterator[PrefectServer]:
-    """One real Prefect server for the session with two deployments of the gmail-sync flow:
-    `gmail-sync` on pool `receipts` (an idle-queue worker keeps it READY) and `no-worker` on pool `empty`.
+def prefect(pg_server: PostgresServer) -> Iterator[PrefectServer]:
+    """One real Prefect server for the session, on its own PostgreSQL database, with two deployments of the
+    gmail-sync flow: `gmail-sync` on pool `receipts` (an idle-queue worker keeps it READY) and `no-worker` on
+    pool `empty`.
     """
-    with prefect_server() as server:
+    database = pg_server.create_database()
+    with prefect_server(pg_server.url(database, driver="asyncpg")) as server:
         register_deployment(server, name="gmail-sync", pool="receipts")
         register_deployment(server, name="no-worker", pool="empty")
         yield server
