@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from receipt_sync.errors import ConfigurationError
+from receipt_sync.mail.receipt_query import RECEIPT_QUERY
 
 GOOGLE_GMAIL_ENDPOINT = "https://gmail.googleapis.com"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -42,7 +43,7 @@ class Settings(BaseSettings):
     gmail_max_in_flight: int = Field(default=5, gt=0)
     gmail_batch_size: int = Field(default=50, gt=0, le=100)
     gmail_page_size: int = Field(default=500, gt=0, le=500)
-    gmail_receipt_query: str | None = None
+    gmail_receipt_query: str = RECEIPT_QUERY  # "" lists every message of the window
     # Project-wide Gmail quota shared by every worker through a Prefect rate limit (a global concurrency
     # limit with slot decay); GMAIL_PROJECT_RATE_LIMIT=false turns it off (e.g. tests without a Prefect API).
     gmail_project_rate_limit: bool = True

@@ -19,11 +19,6 @@ from tasks.sources import mail_source
 from tasks.sync_pages import Cursor
 
 DAYS_PER_MONTH = 30.44
-# A receipt-oriented Gmail search (GMAIL_RECEIPT_QUERY): measured by bench/sync_bench.py to keep every receipt
-# of the generated mailbox while listing ~40% of it. Receipts land in Updates; their subjects name them.
-RECEIPT_QUERY = (
-    "category:updates subject:(receipt OR invoice OR order OR refund OR payment OR חשבונית OR קבלה) -subject:shipped"
-)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from urllib.parse import unquote_plus
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from flows.gmail_sync import gmail_sync
 from models import MailboxConnection, ReceiptDocument
 from models.db import session_scope
 from receipt_sync.errors import MailboxAuthError
+from receipt_sync.mail.receipt_query import RECEIPT_TERMS
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import open_storage
 from tests.fakes.gmail_server import FakeGmailServer
@@ -38,6 +40,26 @@ def test_full_sync_stores_exactly_the_mailbox_receipts_with_their_fields(
     assert summary["status"] == "completed"
     assert summary["receipts_saved"] == len(expected)
     assert summary["messages_scanned"] == len(messages)
+
+
+def test_default_receipt_query_fetches_only_listed_mail_and_still_stores_every_receipt(
+    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messages = [m for m in sample_messages(120) if m.truth.kind != "malformed"]
+    load(gmail, messages)
+    business_id = connect_business()
+    monkeypatch.delenv("GMAIL_RECEIPT_QUERY")
+    get_settings.cache_clear()
+
+    summary = gmail_sync(business_id=business_id, mode="full")
+
+    expected = {m.id for m in messages if m.truth.is_receipt}
+    assert set(stored_receipts(business_id)) == expected
+    listings = gmail.calls("messages.list")
+    assert listings and all(RECEIPT_TERMS[0] in unquote_plus(call.target) for call in listings)
+    fetched = {call.target.split("?")[0].rsplit("/", 1)[-1] for call in gmail.calls("messages.get")}
+    assert expected <= fetched < {m.id for m in messages}  # the marketing and personal mail is never fetched
+    assert summary["messages_scanned"] == len(fetched)
 
 
 def test_second_sync_fetches_and_stores_nothing_new(
