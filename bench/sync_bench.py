@@ -335,8 +335,8 @@ def _rss_mb() -> float:
 
 # ----- main ---------------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from receipt_sync.samples.generator import generate_messages
     from receipt_sync.mail.receipt_query import RECEIPT_QUERY
+    from receipt_sync.samples.generator import generate_messages
 
     sections = set(args.sections.split(","))
     regimes = ["new", "old"] if args.regime == "both" else [args.regime]
