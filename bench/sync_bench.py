@@ -194,6 +194,27 @@ def units_per_receipt(gmail: GmailProcess, truth_receipts: set[str], query: str)
     return results
 
 
+def query_recall(messages: int) -> dict[str, Any]:
+    """The listing query's recall on the dev set's real mail (when present) and on the generated truth."""
+    from bench.query_recall import DEFAULT_DEV, dev_mail, generated_mail, score
+    from receipt_sync.mail.receipt_query import RECEIPT_QUERY
+
+    sets = {"generated": generated_mail(messages, SEED)}
+    if (DEFAULT_DEV / "manifest.json").exists():
+        sets["dev_real_mail"] = dev_mail(DEFAULT_DEV)
+    results = {}
+    for label, mail in sets.items():
+        result = score(RECEIPT_QUERY, mail)
+        results[label] = {
+            "receipts": result.receipts,
+            "receipts_listed": result.receipts_listed,
+            "recall": round(result.recall, 4),
+            "listed_share": round(result.listed / max(1, result.messages), 3),
+            "missed": list(result.missed[:10]),
+        }
+    return results
+
+
 def raw_vs_full(messages: list[Any]) -> dict[str, Any]:
     """What format=full would cost on top of format=raw: an attachments.get per part Gmail does not inline
     (attachments, and bodies over the inline limit) that extraction needs (PDFs, text and HTML bodies)."""
@@ -348,6 +369,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with GmailProcess(args.messages, SEED) as gmail:
                 if "units" in sections:
                     results["units_per_receipt"] = units_per_receipt(gmail, receipts, RECEIPT_QUERY)
+                    results["query_recall"] = query_recall(args.messages)
                     results["raw_vs_full"] = raw_vs_full(truth)
                 if "overhead" in sections:
                     results["overhead"] = overhead(gmail)

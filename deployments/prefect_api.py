@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 from prefect.client.orchestration import SyncPrefectClient, get_client
@@ -149,7 +149,11 @@ def trigger_deployment(
             ) from None
         pool = deployment.work_pool_name or settings.prefect_work_pool
         require_worker(_pool_status(client, pool))
-        run = client.create_flow_run_from_deployment(deployment.id, parameters=parameters, name=name, tags=tags)
+        # Prefect's client re-sends a request that timed out; one key per trigger makes that re-send return the
+        # run the first attempt created instead of a second flow run (a stray seen under load in CI).
+        run = client.create_flow_run_from_deployment(
+            deployment.id, parameters=parameters, name=name, tags=tags, idempotency_key=f"trigger-{uuid4()}"
+        )
         return TriggeredRun(flow_run_id=str(run.id), flow_run_name=run.name, work_pool=pool)
 
 
