@@ -78,15 +78,19 @@ def cancel_quietly(settings: Settings, flow_run_id: str | None) -> None:
             prefect_api.cancel_flow_run(settings, flow_run_id)
 
 
-def clear_dead_run(session: Session, settings: Settings, business_id: int) -> None:
-    """Fail the business's active run if Prefect ended it or it went stale, and cancel its flow run."""
+def clear_dead_run(session: Session, settings: Settings, business_id: int) -> SyncRun | None:
+    """Fail the business's active run if Prefect ended it or it went stale, and cancel its flow run.
+
+    Returns the run when it failed that way (a lost worker or a crash), so the next run can resume it.
+    """
     active = active_sync_run(session, business_id)
     if active is None:
-        return
+        return None
     reconcile(session, settings, active)
     if active.status in ACTIVE_STATUSES and fail_if_stale(session, active, **stale_thresholds(settings)):
         cancel_quietly(settings, active.flow_run_id)
     session.commit()
+    return active if active.status == "failed" else None
 
 
 def _require_mailbox(session: Session, business_id: int) -> int:
@@ -139,7 +143,9 @@ def request_sync(
 ) -> SyncRun:
     """Create the queued run and its Prefect flow run, or refuse (409 / 503) leaving nothing behind."""
     mailbox_id = _require_mailbox(session, business_id)
-    clear_dead_run(session, settings, business_id)
+    dead = clear_dead_run(session, settings, business_id)
+    if rerun_of is None and dead is not None and (dead.parameters or {}) == parameters:
+        rerun_of = dead  # the same sync, cut short by a lost worker: carry on from its checkpoint
     if active_sync_run(session, business_id) is not None:
         raise already_running(session, business_id)
     try:

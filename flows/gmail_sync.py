@@ -8,6 +8,7 @@ API or Prefect's Retry) resumes where it stopped. Only ids travel as parameters,
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import date
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 
 from flows.business_slot import business_slot, free_dead_holders_slot
@@ -143,8 +145,15 @@ def _slot_settings() -> dict[str, float]:
 
 def _record_failure(run: OpenedRun, exc: BaseException, logger: Any) -> None:
     """Close the run record on every failure path; a revoked token also flags the mailbox."""
-    cancelled = not isinstance(exc, Exception)  # Prefect's cancellation arrives as a BaseException
-    message = "cancelled" if cancelled else _user_message(exc)
+    # Prefect's cancellation arrives as TerminationSignal; any other BaseException (SystemExit, Ctrl-C) means the
+    # process was stopped under the run: it failed, so the next sync resumes from its checkpoint.
+    cancelled = isinstance(exc, TerminationSignal | asyncio.CancelledError)
+    if cancelled:
+        message = "cancelled"
+    elif isinstance(exc, Exception):
+        message = _user_message(exc)
+    else:
+        message = f"interrupted: the sync process stopped ({type(exc).__name__}); the next sync resumes it"
     if isinstance(exc, MailboxAuthError):
         flag_mailbox_needs_reauth(run.mailbox_id, str(exc))
     close_failed_sync_run(run.run_id, "cancelled" if cancelled else "failed", message)

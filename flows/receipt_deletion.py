@@ -8,11 +8,13 @@ written by every batch, so the UI always shows where it is, and a rerun continue
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, State
 
@@ -113,9 +115,10 @@ def _describe(run: dict[str, Any]) -> str:
 
 
 def _fail(deletion_run_id: int, exc: BaseException, logger: Any) -> None:
-    """Close the run record on every path; a Prefect cancellation (not an Exception) ends it cancelled."""
-    status = "failed" if isinstance(exc, Exception) else "cancelled"
-    message = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "stopped by Prefect"
+    """Close the run record on every path; only a Prefect cancellation ends it cancelled (a stopped process fails)."""
+    cancelled = isinstance(exc, TerminationSignal | asyncio.CancelledError)
+    status = "cancelled" if cancelled else "failed"
+    message = "stopped by Prefect" if cancelled else f"{type(exc).__name__}: {exc}"
     logger.error("JOB_FAIL deletion_run=%s status=%s error=%s", deletion_run_id, status, message[:500])
     try:
         close_deletion_run.fn(deletion_run_id, status, message)

@@ -87,7 +87,18 @@ def open_sync_run(
         run.mailbox_id = mailbox.id
         mark_running(session, run, flow_run_id)
         session.flush()
-        return OpenedRun(run.id, mailbox.id, run.checkpoint, mailbox.sync_checkpoint, stale is not None)
+        took_over = stale is not None or _resumes_stale_run(session, run)
+        return OpenedRun(run.id, mailbox.id, run.checkpoint, mailbox.sync_checkpoint, took_over)
+
+
+def _resumes_stale_run(session: Session, run: SyncRun) -> bool:
+    """Whether `run` carries on a run failed as stale (the API fails it when the next sync is requested).
+
+    Its worker is gone, and `run` is now the business's one active run, so whoever still holds the business's
+    sync slot is dead: the flow frees the slot instead of waiting out the dead holder's lease.
+    """
+    previous = session.get(SyncRun, run.rerun_of_id) if run.rerun_of_id else None
+    return previous is not None and (previous.error_message or "").startswith("stale:")
 
 
 def _refuse_during_deletion(session: Session, business_id: int) -> None:

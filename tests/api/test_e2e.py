@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -26,6 +26,7 @@ from tests.fixtures.prefect_server import (
     PrefectServer,
     api_server,
     delete_all_flow_runs,
+    kill_hard,
     prefect_worker,
 )
 
@@ -67,6 +68,28 @@ def deploy_from_prefect_yaml(server: PrefectServer) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 
+def new_business_with_mailbox(name: str) -> dict[str, str]:
+    """A business with the fake Gmail connected; returns its member's Authorization header."""
+    with session_scope() as session:
+        business_id = create_business(session, name).id
+    connect_gmail_mailbox(business_id, REFRESH_TOKEN, None)
+    with session_scope() as session:
+        return {"Authorization": f"Bearer {create_api_token(session, business_id, 'member')}"}
+
+
+def wait_for(
+    http: httpx.Client, path: str, headers: dict[str, str], done: Callable[[dict], bool], timeout: float
+) -> dict:
+    deadline = time.monotonic() + timeout
+    body: dict = {}
+    while time.monotonic() < deadline:
+        body = http.get(path, headers=headers).json()
+        if done(body):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"{path} not as expected in {timeout:.0f} s: {body}")
+
+
 def wait_for_finish(http: httpx.Client, headers: dict[str, str], timeout: float = 150.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,11 +115,7 @@ def test_sync_then_deletion_through_the_api_run_on_the_worker(
 ) -> None:
     messages = [m for m in sample_messages(40, seed=21) if m.truth.kind != "malformed"]
     load(gmail, messages)
-    with session_scope() as session:
-        business_id = create_business(session, "Acme Ltd").id
-    connect_gmail_mailbox(business_id, REFRESH_TOKEN, None)
-    with session_scope() as session:
-        headers = {"Authorization": f"Bearer {create_api_token(session, business_id, 'member')}"}
+    headers = new_business_with_mailbox("Acme Ltd")
     deploy_from_prefect_yaml(with_prefect)
     delete_all_flow_runs(with_prefect)  # runs queued by other tests belong to other databases
     worker_env = {k: v for k, v in product_env.items() if not k.startswith("PREFECT_")}
@@ -123,3 +142,46 @@ def test_sync_then_deletion_through_the_api_run_on_the_worker(
         assert finished["succeeded"] == len(expected) and finished["failed_count"] == 0
         assert finished["attachments_deleted"] > 0 and finished["attachments_failed"] == 0
         assert http.get("/api/receipts?limit=200", headers=headers).json()["items"] == []
+
+
+def test_a_killed_worker_s_run_goes_stale_and_the_next_trigger_resumes_it_from_its_checkpoint(
+    product_env: dict[str, str], gmail: FakeGmailServer, with_prefect: PrefectServer
+) -> None:
+    messages = [m for m in sample_messages(96, seed=23) if m.truth.kind != "malformed"]
+    load(gmail, messages)
+    gmail.latency = 0.25  # slow enough to kill the worker between pages
+    headers = new_business_with_mailbox("Lost Worker Ltd")
+    deploy_from_prefect_yaml(with_prefect)
+    delete_all_flow_runs(with_prefect)
+    worker_env = {k: v for k, v in product_env.items() if not k.startswith("PREFECT_")}
+    worker_env.update(GMAIL_PAGE_SIZE="8", SYNC_HEARTBEAT_SECONDS="1", SYNC_STALE_AFTER_SECONDS="6")
+    latest = "/api/receipts/sync/latest"
+    with (
+        api_server(with_prefect.env(**worker_env)) as base,
+        httpx.Client(base_url=base, timeout=30.0) as http,
+    ):
+        with prefect_worker(with_prefect, env=worker_env) as worker:
+            first = http.post("/api/receipts/sync", json={"mode": "full"}, headers=headers)
+            assert first.status_code == 202, first.text
+            wait_for(http, latest, headers, lambda r: r["status"] == "running" and r["pages_done"] >= 2, 120)
+            kill_hard(worker)  # the worker and the flow process it started: nobody closes the run
+        lost = wait_for(http, latest, headers, lambda r: r["stale"], 30)
+        assert lost["id"] == first.json()["id"] and lost["status"] == "running"
+        assert lost["messages_scanned"] < len(messages)
+        gmail.latency = 0.0
+        gmail.clear_requests()
+
+        with prefect_worker(with_prefect, env=worker_env):
+            second = http.post("/api/receipts/sync", json={"mode": "full"}, headers=headers)
+            assert second.status_code == 202, second.text
+            old = http.get(f"/api/receipts/sync/runs/{lost['id']}", headers=headers).json()
+            assert old["status"] == "failed" and old["error_message"].startswith("stale: no heartbeat")
+            assert second.json()["rerun_of_id"] == lost["id"]
+            done = wait_for_finish(http, headers, timeout=240)
+
+        assert done["status"] == "completed" and done["id"] == second.json()["id"], done
+        listings = gmail.calls("messages.list")
+        assert listings and all("pageToken=" in call.target for call in listings)  # never from the top again
+        assert done["messages_scanned"] + lost["messages_scanned"] <= len(messages)
+        listed = http.get("/api/receipts?limit=200", headers=headers).json()["items"]
+        assert sorted(r["source_message_id"] for r in listed) == sorted(receipt_ids(messages))

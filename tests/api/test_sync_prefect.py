@@ -83,6 +83,9 @@ def test_a_stale_run_is_failed_and_cancelled_when_the_next_sync_is_requested(
     old = client.get(f"/api/receipts/sync/runs/{first['id']}", headers=world.a.headers).json()
     assert old["status"] == "failed" and old["error_message"].startswith("stale: no heartbeat")
     assert flow_run(prefect, first["flow_run_id"])["state"]["type"] in ("CANCELLING", "CANCELLED")
+    assert second.json()["rerun_of_id"] == first["id"]  # the same sync, so it carries on where the lost one was
+    with session_scope() as session:
+        assert session.get(SyncRun, second.json()["id"]).checkpoint == {"page_token": "page-7"}
     rerun = client.post(f"/api/receipts/sync/runs/{first['id']}/rerun", headers=world.a.headers)
     assert rerun.status_code == 409  # the new run is active: one at a time, even for reruns
 
