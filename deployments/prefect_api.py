@@ -149,8 +149,8 @@ def trigger_deployment(
             ) from None
         pool = deployment.work_pool_name or settings.prefect_work_pool
         require_worker(_pool_status(client, pool))
-        # Prefect's client re-sends a request that timed out; one key per trigger makes that re-send return the
-        # run the first attempt created instead of a second flow run (a stray seen under load in CI).
+        # One key per trigger: if this request reaches Prefect twice (a proxy or transport re-send), Prefect
+        # returns the run the first one created instead of making a second flow run.
         run = client.create_flow_run_from_deployment(
             deployment.id, parameters=parameters, name=name, tags=tags, idempotency_key=f"trigger-{uuid4()}"
         )

@@ -10,14 +10,18 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from deployments.automations import zombie_automation
 from deployments.gmail_connect import connect_gmail_mailbox
+from deployments.prefect_api import prefect_client
 from models.db import session_scope
 from models.queries.businesses import create_business
 from models.queries.tokens import create_api_token
+from receipt_sync.settings import get_settings
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages
 from tests.fixtures.prefect_server import (
@@ -56,7 +60,6 @@ def product_env(
     }
     for key in ("GMAIL_API_ENDPOINT", "GOOGLE_TOKEN_URI", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"):
         monkeypatch.setenv(key, env[key])
-    from receipt_sync.settings import get_settings
 
     get_settings.cache_clear()
     return env
@@ -185,3 +188,41 @@ def test_a_killed_worker_s_run_goes_stale_and_the_next_trigger_resumes_it_from_i
         assert done["messages_scanned"] + lost["messages_scanned"] <= len(messages)
         listed = http.get("/api/receipts?limit=200", headers=headers).json()["items"]
         assert sorted(r["source_message_id"] for r in listed) == sorted(receipt_ids(messages))
+
+
+def test_the_zombie_automation_marks_a_killed_worker_s_run_crashed_and_the_api_shows_it_failed(
+    product_env: dict[str, str], gmail: FakeGmailServer, with_prefect: PrefectServer
+) -> None:
+    """The automation `receipts deploy` installs, with its window shortened from 240 s to 40 s (heartbeats from
+    prefect.yaml: every 30 s): a dead worker's run must not stay Running in the Prefect UI or in our API."""
+    messages = sample_messages(96, seed=24)
+    load(gmail, messages)
+    gmail.latency = 0.25
+    headers = new_business_with_mailbox("Zombie Ltd")
+    deploy_from_prefect_yaml(with_prefect)
+    delete_all_flow_runs(with_prefect)
+    worker_env = {k: v for k, v in product_env.items() if not k.startswith("PREFECT_")}
+    worker_env.update(GMAIL_PAGE_SIZE="8")
+    with prefect_client(get_settings()) as prefect:
+        automation_id = prefect.create_automation(zombie_automation(within=timedelta(seconds=40)))
+    try:
+        with (
+            api_server(with_prefect.env(**worker_env)) as base,
+            httpx.Client(base_url=base, timeout=30.0) as http,
+        ):
+            with prefect_worker(with_prefect, env=worker_env) as worker:
+                accepted = http.post("/api/receipts/sync", json={"mode": "full"}, headers=headers)
+                assert accepted.status_code == 202, accepted.text
+                running = lambda r: r["status"] == "running" and r["pages_done"] >= 1  # noqa: E731
+                wait_for(http, "/api/receipts/sync/latest", headers, running, 120)
+                kill_hard(worker)
+
+            crashed = wait_for(
+                http, "/api/receipts/sync/latest", headers, lambda r: r["prefect_state"]["type"] != "RUNNING", 150
+            )
+        assert crashed["prefect_state"]["type"] == "CRASHED", crashed
+        assert crashed["status"] == "failed" and "Crashed" in crashed["error_message"]
+        assert not crashed["stale"]  # Prefect noticed before our own 3-minute stale rule had to
+    finally:
+        with prefect_client(get_settings()) as prefect:
+            prefect.delete_automation(automation_id)
