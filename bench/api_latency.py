@@ -97,15 +97,15 @@ def seed(admin_url: str, receipts: int, businesses: int, runs: int = 5) -> dict[
 
 
 @contextmanager
-def api_server(database_url: str) -> Iterator[int]:
-    """uvicorn with one worker on a free 127.0.0.1 port; yields the port once /healthz answers."""
+def api_server(database_url: str, workers: int = 1) -> Iterator[int]:
+    """uvicorn with `workers` processes on a free 127.0.0.1 port; yields the port once /healthz answers."""
     from tests.fixtures.postgres import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(DATABASE_URL=database_url, PYTHONPATH=str(REPO_ROOT), DATA_DIR=str(REPO_ROOT / "data"))
     cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, start_new_session=True)
     try:
         _wait_healthy(port, proc)
@@ -239,6 +239,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=2_000, help="per endpoint")
     p.add_argument("--concurrency", type=int, nargs="+", default=[8], help="one table per value, e.g. 1 4 8")
     p.add_argument("--time-limit", type=float, default=120.0, help="seconds per endpoint at most")
+    p.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes")
     p.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -258,10 +259,11 @@ def main() -> None:
         biz = seed(url.replace("+psycopg2", ""), args.receipts, args.businesses)
         took = time.perf_counter() - started
         print(f"seeded {args.receipts:,} receipts / {args.businesses:,} businesses in {took:.1f} s", flush=True)
-        with api_server(url) as port:
+        with api_server(url, args.api_workers) as port:
             for concurrency in args.concurrency:
                 results = run_load(port, biz, args, concurrency)
-                print(f"\nconcurrency {concurrency}, uvicorn 1 worker, load from a separate process on 127.0.0.1")
+                where = f"uvicorn {args.api_workers} worker(s), load from a separate process on 127.0.0.1"
+                print(f"\nconcurrency {concurrency}, {where}")
                 print_table(results)
 
 

@@ -20,13 +20,12 @@ REFRESH_TOKEN = "1//bench-refresh-token"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _serve(count: int, seed: int) -> None:
+def _serve(count: int, seed: int, receipt_share: float | None = None) -> None:
     from receipt_sync.samples.generator import generate_messages
     from tests.fakes.gmail_server import FakeGmailServer, FakeMessage
 
-    messages = (
-        FakeMessage(m.raw, m.id, m.thread_id, m.internal_date, m.label_ids) for m in generate_messages(count, seed)
-    )
+    mailbox = generate_messages(count, seed, receipt_share=receipt_share)
+    messages = (FakeMessage(m.raw, m.id, m.thread_id, m.internal_date, m.label_ids) for m in mailbox)
     server = FakeGmailServer(messages, refresh_tokens=[REFRESH_TOKEN], address="owner@bench.example").start()
     _reply({"url": server.url, "history_id": server.history_id, "messages": count})
     for line in sys.stdin:
@@ -60,9 +59,12 @@ def _reply(data: dict[str, Any]) -> None:
 class GmailProcess:
     """Start the fake Gmail process and talk to it (a context manager; the process is stopped on exit)."""
 
-    def __init__(self, messages: int, seed: int) -> None:
+    def __init__(self, messages: int, seed: int, receipt_share: float | None = None) -> None:
+        cmd = [sys.executable, "-m", "bench.fake_gmail_process", "--messages", str(messages), "--seed", str(seed)]
+        if receipt_share is not None:
+            cmd += ["--receipt-share", str(receipt_share)]
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.fake_gmail_process", "--messages", str(messages), "--seed", str(seed)],
+            cmd,
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -109,5 +111,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--receipt-share", type=float, default=None)
     args = parser.parse_args()
-    _serve(args.messages, args.seed)
+    _serve(args.messages, args.seed, args.receipt_share)

@@ -376,6 +376,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["incremental_unchanged"] = incremental_unchanged(gmail, results["overhead"]["business"])
                 if "rate" in sections:
                     results["rate"] = [measure_rate(gmail, r, args.rate_seconds) for r in regimes]
+        if "units" in sections:  # the same comparison on mailboxes with fewer receipts among the other mail
+            for share in (float(x) for x in args.receipt_shares.split(",") if x):
+                mailbox = generate_messages(args.messages, SEED, receipt_share=share)
+                found = {m.id for m in mailbox if m.truth.is_receipt}
+                with GmailProcess(args.messages, SEED, receipt_share=share) as gmail:
+                    key = f"units_per_receipt_at_share_{share:g}"
+                    results[key] = units_per_receipt(gmail, found, RECEIPT_QUERY)
         if "memory" in sections:
             results["memory"] = [memory(int(n)) for n in args.memory_messages.split(",") if n]
     return results
@@ -388,6 +395,7 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=float, default=120.0)
     parser.add_argument("--memory-messages", default="10000,100000")
     parser.add_argument("--sections", default="units,overhead,rate,memory")
+    parser.add_argument("--receipt-shares", default="0.2,0.1", help="units section: also mailboxes with these shares")
     parser.add_argument("--child-full-sync", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_full_sync:

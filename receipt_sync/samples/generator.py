@@ -3,9 +3,9 @@
 Used by `receipts demo`, the tests and the benchmarks. `generate_messages` is deterministic for a seed and
 a window (`start`/`end`); the default window is the 365 days before the first day of the current UTC month,
 so it only moves once a month and always falls inside a sync's default 36-month window. Messages come
-newest first, like Gmail's listing. About 37% are receipts; the rest are hard negatives, plus
-`malformed_share` malformed messages. `write_mbox` writes a Google Takeout-style mboxrd file, `write_truth`
-the answer key as JSON lines.
+newest first, like Gmail's listing. About 37% are receipts (`receipt_share` changes that); the rest are hard
+negatives, plus `malformed_share` malformed messages. `write_mbox` writes a Google Takeout-style mboxrd file,
+`write_truth` the answer key as JSON lines.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["SampleMessage", "Truth", "generate_messages", "write_mbox", "write_t
 
 Builder = Callable[[Random, datetime], Draft]
 
-MIX: tuple[tuple[Builder, float], ...] = (
+RECEIPT_MIX: tuple[tuple[Builder, float], ...] = (
     (english.html_receipt, 7),
     (english.text_receipt, 3.5),
     (english.order_confirmation, 3.5),
@@ -42,6 +42,8 @@ MIX: tuple[tuple[Builder, float], ...] = (
     (hebrew.body_receipt("hebrew-receipt"), 2.5),
     (hebrew.body_receipt("hebrew-tax-invoice-receipt"), 2.5),
     (hebrew.pdf_receipt, 3),
+)
+NEGATIVE_MIX: tuple[tuple[Builder, float], ...] = (
     (negatives.marketing, 16),
     (negatives.hebrew_marketing, 5),
     (negatives.shipping_notice, 8),
@@ -51,8 +53,7 @@ MIX: tuple[tuple[Builder, float], ...] = (
     (negatives.account_statement, 5),
     (negatives.hebrew_statement, 2.5),
 )
-_BUILDERS = [builder for builder, _ in MIX]
-_CUMULATIVE = list(accumulate(weight for _, weight in MIX))
+MIX = RECEIPT_MIX + NEGATIVE_MIX
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.+?)\r?$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -63,8 +64,15 @@ def generate_messages(
     start: datetime | None = None,
     end: datetime | None = None,
     malformed_share: float = 0.02,
+    receipt_share: float | None = None,
 ) -> list[SampleMessage]:
-    """`count` messages spread over `[start, end)`, newest first, the same ones for the same arguments."""
+    """`count` messages spread over `[start, end)`, newest first, the same ones for the same arguments.
+
+    `receipt_share` sets the share of receipts among the well-formed messages (default: the MIX weights, ~37%),
+    e.g. to model a mailbox that is mostly correspondence.
+    """
+    weights = MIX if receipt_share is None else _reweighted(receipt_share)
+    builders, cumulative = [b for b, _ in weights], list(accumulate(w for _, w in weights))
     start, end = _window(start, end)
     rng = Random(seed)
     span = int((end - start).total_seconds())
@@ -75,9 +83,20 @@ def generate_messages(
         if rng.random() < malformed_share:
             draft = malformed(rng, when)
         else:
-            draft = rng.choices(_BUILDERS, cum_weights=_CUMULATIVE)[0](rng, when)
+            draft = rng.choices(builders, cum_weights=cumulative)[0](rng, when)
         messages.append(_assemble(rng, draft, when, used))
     return messages
+
+
+def _reweighted(receipt_share: float) -> tuple[tuple[Builder, float], ...]:
+    """MIX with receipts scaled to `receipt_share` of the weight, each class keeping its inner proportions."""
+    if not 0.0 <= receipt_share <= 1.0:
+        raise ValueError(f"receipt_share must be between 0 and 1, not {receipt_share}")
+    receipts, negatives_ = (sum(w for _, w in mix) for mix in (RECEIPT_MIX, NEGATIVE_MIX))
+    return (
+        *((b, w / receipts * receipt_share) for b, w in RECEIPT_MIX),
+        *((b, w / negatives_ * (1 - receipt_share)) for b, w in NEGATIVE_MIX),
+    )
 
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:

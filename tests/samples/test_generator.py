@@ -152,3 +152,14 @@ def test_two_thousand_messages_generate_in_well_under_a_few_seconds() -> None:
     started = time.perf_counter()
     generate_messages(2000, seed=99, start=START, end=END)
     assert time.perf_counter() - started < 5.0  # ~0.3 s on an idle core; slack for a busy CI machine
+
+
+def test_receipt_share_models_a_mailbox_with_fewer_receipts_and_keeps_the_default_mix_unchanged() -> None:
+    sparse = generate_messages(3000, seed=5, receipt_share=0.1, malformed_share=0.0)
+    share = sum(m.truth.is_receipt for m in sparse) / len(sparse)
+    assert 0.08 < share < 0.12
+    assert {m.truth.language for m in sparse if m.truth.is_receipt} == {"en", "he"}  # both kinds still present
+    default = generate_messages(300, seed=5)
+    assert [m.id for m in default] == [m.id for m in generate_messages(300, seed=5, receipt_share=None)]
+    with pytest.raises(ValueError, match="receipt_share"):
+        generate_messages(10, receipt_share=1.5)
