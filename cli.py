@@ -235,6 +235,39 @@ def extract(
     out.print(table)
     for reason in result["reasons"]:
         out.print(f"  • {reason}")
+    listing = _gmail_listing(file)
+    if listing:
+        out.print(listing)
+
+
+def _gmail_listing(file: Path) -> str | None:
+    """For an email: whether a full sync's Gmail search would list it (a message it leaves out is never read)."""
+    from receipt_sync.errors import ConfigurationError, MalformedMessageError
+    from receipt_sync.mail.receipt_query import RECEIPT_QUERY
+    from receipt_sync.mail.search import listed_by
+    from receipt_sync.mime import parse_email
+    from receipt_sync.settings import get_settings
+
+    data = file.read_bytes()
+    if file.suffix.lower() == ".pdf" or data.startswith(b"%PDF"):
+        return None
+    try:
+        parsed = parse_email(data)
+    except MalformedMessageError:
+        return None
+    try:
+        query = get_settings().gmail_receipt_query
+    except ConfigurationError:  # extracting one file needs no other setting to be right
+        query = RECEIPT_QUERY
+    if not query.strip():
+        return "Gmail listing: GMAIL_RECEIPT_QUERY is empty, so syncs list every message."
+    if listed_by(query, parsed):
+        return "Gmail listing: a full sync's search (GMAIL_RECEIPT_QUERY) lists this email."
+    return (
+        "Gmail listing: a full sync's search (GMAIL_RECEIPT_QUERY) would NOT list this email, so a full sync never "
+        "reads it — it names no receipt, invoice, payment, order or booking and has no attachment. "
+        'Set GMAIL_RECEIPT_QUERY="" to list every message.'
+    )
 
 
 EXPORT_FIELDS = (

@@ -4,7 +4,7 @@
                                  [--query Q ...] [--terms]
 
 A full sync fetches only what its listing query matches, so a receipt the query misses is never seen. This
-scores queries with the fake Gmail's search (tests/fakes/gmail_query.py: Gmail's whole-word matching over
+scores queries with the fake Gmail's search (receipt_sync/mail/search.py: Gmail's whole-word matching over
 subject, sender, recipients, body text and attachment names) against
 - the development set's real mail (receipts and non-receipts; each invoice PDF wrapped as the attachment of a
   plain "Document" email, so only the attachment itself can make it match), and
@@ -26,8 +26,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from receipt_sync.mail.receipt_query import RECEIPT_QUERY, RECEIPT_TERMS
+from receipt_sync.mail.search import SearchFields, parse_query
 from tests.fakes.gmail_payload import search_fields
-from tests.fakes.gmail_query import SearchFields, parse_query
 
 DEFAULT_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "receipts-dev"
 # The opt-in query of the first build, kept for comparison: tuned on the generator's subjects and labels.

@@ -14,7 +14,7 @@ import re
 from email.header import decode_header, make_header
 from email.message import Message
 
-from tests.fakes.gmail_query import SearchFields
+from receipt_sync.mail.search import SearchFields
 
 TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
 

@@ -5,7 +5,7 @@ HTTP, so tests and benchmarks exercise the production client code. It holds one 
 
 Endpoints (paths as the discovery document builds them):
 - `GET  /gmail/v1/users/me/profile`                      -> method `getProfile`
-- `GET  /gmail/v1/users/me/messages`                     -> `messages.list` (q: see `gmail_query`)
+- `GET  /gmail/v1/users/me/messages`                     -> `messages.list` (q: see receipt_sync/mail/search.py)
 - `GET  /gmail/v1/users/me/messages/{id}`                -> `messages.get` (raw | full | metadata | minimal)
 - `GET  /gmail/v1/users/me/messages/{id}/attachments/{a}` -> `attachments.get`
 - `GET  /gmail/v1/users/me/history`                      -> `history.list` (404 once history is expired)
@@ -39,9 +39,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from receipt_sync.mail.search import SearchFields, parse_query
 from tests.fakes import gmail_payload as payloads
 from tests.fakes.gmail_batch import parse_batch, render_batch
-from tests.fakes.gmail_query import SearchFields, parse_query
 
 DEFAULT_REFRESH_TOKEN = "fake-refresh-token"
 FETCH_METHODS = ("messages.get", "attachments.get")

@@ -1,4 +1,8 @@
-"""The subset of Gmail's search language (`q`) that the fake Gmail understands.
+"""The subset of Gmail's search language (`q`) that can be evaluated here, without Gmail.
+
+`receipts extract` uses it to say whether a full sync's listing query (GMAIL_RECEIPT_QUERY) would list an
+email at all — a message the query leaves out is never fetched — and the test suite's fake Gmail answers
+`messages.list` with it. It approximates Gmail's own search, which is not published.
 
 Supported, case-insensitive:
 - bare words (whole-word match) and "quoted phrases", searched in the subject, sender, recipients and the
@@ -21,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from receipt_sync.mime import ParsedEmail, html_to_text
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 OPERATORS = [
@@ -203,3 +209,25 @@ def _all(items: list[Predicate]) -> Predicate:
 
 def _any(items: list[Predicate]) -> Predicate:
     return items[0] if len(items) == 1 else (lambda f: any(p(f) for p in items))
+
+
+def email_fields(parsed: ParsedEmail) -> SearchFields:
+    """What the search looks at in a parsed email (no labels or date: those come from Gmail, not the file)."""
+    text = parsed.text
+    if parsed.html and parsed.text and parsed.html not in parsed.text:
+        text = f"{text} {html_to_text(parsed.html)}"  # Gmail indexes both the plain and the HTML body
+    headers = parsed.headers
+    return SearchFields(
+        subject=parsed.subject.lower(),
+        sender=(headers.get("from") or parsed.sender).lower(),
+        recipients=" ".join(headers.get(name, "") for name in ("to", "cc")).lower(),
+        text=" ".join(text.split()).lower(),
+        filenames=tuple((a.filename or "").lower() for a in parsed.attachments),
+        labels=frozenset(),
+        internal_ms=0,
+    )
+
+
+def listed_by(query: str, parsed: ParsedEmail) -> bool:
+    """Whether a listing with `query` would include this email ("" lists everything)."""
+    return not query.strip() or parse_query(query)(email_fields(parsed))
