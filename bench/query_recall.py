@@ -18,13 +18,13 @@ lists on its own.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+from bench.extraction_eval import dataset_cases
 from receipt_sync.mail.receipt_query import RECEIPT_QUERY, RECEIPT_TERMS
 from receipt_sync.mail.search import SearchFields, parse_query
 from tests.fakes.gmail_payload import search_fields
@@ -69,15 +69,10 @@ def _as_attachment(name: str, pdf: bytes) -> bytes:
 
 
 def dev_mail(root: Path) -> list[Mail]:
-    manifest = json.loads((root / "manifest.json").read_text())
     mail = []
-    for item in manifest["items"]:
-        if item["label"] not in {"receipt", "non_receipt"}:
-            continue
-        raw = (root / item["file"]).read_bytes()
-        if item["file"].endswith(".pdf"):
-            raw = _as_attachment(item["file"], raw)
-        mail.append(Mail(item["file"], item["label"] == "receipt", search_fields(raw, frozenset(), 0)))
+    for case in dataset_cases(root):
+        raw = _as_attachment(case.name, case.raw) if case.has_pdf else case.raw
+        mail.append(Mail(case.name, case.truth.is_receipt, search_fields(raw, frozenset(), 0)))
     return mail
 
 

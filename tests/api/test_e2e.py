@@ -93,24 +93,16 @@ def wait_for(
     raise AssertionError(f"{path} not as expected in {timeout:.0f} s: {body}")
 
 
+def finished(run: dict) -> bool:
+    return run["status"] not in ("queued", "running")
+
+
 def wait_for_finish(http: httpx.Client, headers: dict[str, str], timeout: float = 150.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = http.get("/api/receipts/sync/latest", headers=headers).json()
-        if status["status"] not in ("queued", "running"):
-            return status
-        time.sleep(1.0)
-    raise AssertionError(f"sync did not finish in {timeout:.0f} s: {status}")
+    return wait_for(http, "/api/receipts/sync/latest", headers, finished, timeout)
 
 
 def wait_for_deletion(http: httpx.Client, headers: dict[str, str], run_id: int, timeout: float = 150.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = http.get(f"/api/receipts/deletions/{run_id}", headers=headers).json()
-        if status["status"] not in ("queued", "running"):
-            return status
-        time.sleep(1.0)
-    raise AssertionError(f"deletion did not finish in {timeout:.0f} s: {status}")
+    return wait_for(http, f"/api/receipts/deletions/{run_id}", headers, finished, timeout)
 
 
 def test_sync_then_deletion_through_the_api_run_on_the_worker(
