@@ -94,7 +94,9 @@ def wait_for(
 
 
 def finished(run: dict) -> bool:
-    return run["status"] not in ("queued", "running")
+    """Our record closed and, when reported, Prefect's state final too (it lands a moment after ours)."""
+    prefect_state = (run.get("prefect_state") or {}).get("type")
+    return run["status"] not in ("queued", "running") and prefect_state not in ("SCHEDULED", "PENDING", "RUNNING")
 
 
 def wait_for_finish(http: httpx.Client, headers: dict[str, str], timeout: float = 150.0) -> dict:
