@@ -36,7 +36,11 @@ from receipt_sync.errors import MalformedMessageError
 from receipt_sync.extract import Extraction, extract_email, extract_file
 from receipt_sync.mime import ParsedEmail, parse_email
 
-DEFAULT_DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "receipts-dev"
+# ../shared beside the checkout (a worktree sits one level deeper, so every ancestor is tried)
+DEFAULT_DATASET = next(
+    (p / "shared" / "data" / "receipts-dev" for p in Path(__file__).resolve().parents[1:] if (p / "shared").is_dir()),
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "receipts-dev",
+)
 FIELDS = ("total", "currency", "vendor", "date", "document_number")
 _LEGAL = re.compile(
     r"\b(?:inc|ltd|llc|gmbh|bv|nv|sarl|sas|sa|ag|co|corp|plc|limited|pvt|company)\b|"

@@ -71,7 +71,7 @@ _SHIPPING_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _PERCENT_OFF = re.compile("% off")  # "30% off": found by its literal tail, then its number is read back
-_NUMBER_BEFORE = re.compile(r"\d+\s?$")
+_NUMBER_BEFORE = re.compile(r"(?<!\d)\d+\s?$")  # starts only where a number starts: linear
 _PROMO = re.compile(
     # every alternative opens with a plain letter, so the engine skips ahead in C ("s(?<!\ws)ale" is
     # "sale" as a whole word); matched against lower-cased text
