@@ -28,6 +28,7 @@ MAX_SENDER_CHARS = 320
 MAX_FILENAME_CHARS = 255
 MAX_PDFS = 3
 _HEADING_LINES = 6
+UNREAD = -100.0  # the score of what could not be read at all: never a candidate for review
 _REPLY = re.compile(r"^\s*(?:re|aw|sv|tr|תשובה)\s*:", re.IGNORECASE)
 _CREDIT_TITLE = re.compile(
     r"(?<!\w)(?:credit note|credit memo|refund receipt|avoir|creditnota|nota de crédito|korekta|"
@@ -81,7 +82,7 @@ def extract_pdf(data: bytes, *, filename: str | None = None) -> Extraction:
     """A PDF on its own: embedded e-invoice XML when present, else its text."""
     content = read_pdf(data)
     if not content.readable:
-        return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."])
+        return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."], score=UNREAD)
     filename = cap_header(filename, MAX_FILENAME_CHARS) if filename else None
     name = re.sub(r"\.pdf$", "", filename or "", flags=re.IGNORECASE)
     text = content.text[:MAX_TEXT_CHARS]
@@ -103,6 +104,8 @@ def _from_fields(fields: _Fields, ev: Evidence, *, vendor: str | None) -> Extrac
     return Extraction(
         is_receipt=ev.is_receipt,
         confidence=ev.confidence,
+        needs_review=ev.needs_review,
+        score=ev.score,
         vendor=vendor,
         total=fields.total.money.value if fields.total else None,
         currency=fields.currency,
@@ -122,6 +125,8 @@ def _apply_einvoice(result: Extraction, inv: EInvoice) -> None:
     result.is_credit_note = inv.is_credit_note
     result.is_receipt = True
     result.confidence = max(result.confidence, 0.99)
+    result.score = max(result.score, 10.0)
+    result.needs_review = False
     result.reasons[0] = "Judged a receipt: the PDF carries a machine-readable invoice."
     result.reasons.append(f"Its fields come from the embedded {inv.standard} invoice XML.")
 
@@ -217,4 +222,6 @@ def extract_file(path: Path) -> Extraction:
     try:
         return extract_email(parse_email(data))
     except MalformedMessageError as exc:
-        return Extraction(False, 0.0, None, None, None, None, None, [f"The email could not be read: {exc}"])
+        return Extraction(
+            False, 0.0, None, None, None, None, None, [f"The email could not be read: {exc}"], score=UNREAD
+        )

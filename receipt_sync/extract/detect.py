@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 
 from receipt_sync.extract.totals import TotalCandidate
 
-THRESHOLD = 3.5
+THRESHOLD = 3.5  # at or above: accepted as a receipt
+# At or above (and below THRESHOLD): a candidate kept with status `needs_review`, so a borderline receipt
+# reaches a person instead of vanishing. Calibrated on held-out families (bench/extraction_eval.py).
+REVIEW_THRESHOLD = 2.5
 
 _DOC_WORDS = re.compile(
     r"(?<!\w)(?:e-?receipts?|receipts?|invoices?|tax invoice|credit note|credit memo|payment receipt|"
@@ -99,6 +102,10 @@ class Evidence:
         return self.score >= THRESHOLD
 
     @property
+    def needs_review(self) -> bool:
+        return REVIEW_THRESHOLD <= self.score < THRESHOLD
+
+    @property
     def confidence(self) -> float:
         """Probability-like: 0.5 at the threshold, rising with each extra signal."""
         return round(1 / (1 + math.exp(-(self.score - THRESHOLD) / 1.5)), 3)
@@ -127,6 +134,11 @@ def assess(s: Signals) -> Evidence:
 
 def verdict(ev: Evidence) -> str:
     """The one-line summary that leads the reasons."""
+    if ev.needs_review:
+        return (
+            f"Needs review: score {ev.score:.1f}, under the threshold of {THRESHOLD} for a receipt "
+            f"but at or above {REVIEW_THRESHOLD}."
+        )
     kind = "a receipt" if ev.is_receipt else "not a receipt"
     return f"Judged {kind}: score {ev.score:.1f} against a threshold of {THRESHOLD}."
 
