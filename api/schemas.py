@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 MAX_ID = 2**63 - 1
 SyncMode = Literal["incremental", "full", "range"]
-ReviewStatus = Literal["new", "reviewed", "rejected"]
+ReviewStatus = Literal["new", "needs_review", "reviewed", "rejected"]
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
