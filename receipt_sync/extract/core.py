@@ -16,6 +16,7 @@ from receipt_sync.extract.einvoice import EInvoice
 from receipt_sync.extract.hebrew import has_hebrew, normalise_quotes
 from receipt_sync.extract.model import Extraction
 from receipt_sync.extract.pdf import read_pdf
+from receipt_sync.extract.structured import Declared, declared_purchase
 from receipt_sync.extract.totals import TotalCandidate, find_total
 from receipt_sync.extract.vendor import is_personal_sender, vendor_from_sender, vendor_from_text
 from receipt_sync.mime import Attachment, ParsedEmail, parse_email
@@ -26,6 +27,7 @@ MAX_TEXT_CHARS = 20_000
 MAX_SUBJECT_CHARS = 1_000
 MAX_SENDER_CHARS = 320
 MAX_FILENAME_CHARS = 255
+MAX_HTML_CHARS = 2_000_000  # schema.org markup sits in the head or near the top
 MAX_PDFS = 3
 _HEADING_LINES = 6
 UNREAD = -100.0  # the score of what could not be read at all: never a candidate for review
@@ -144,10 +146,17 @@ def extract_email(parsed: ParsedEmail) -> Extraction:
     parsed = _bounded(parsed)
     fields = _read_fields(parsed.subject, parsed.text)
     ev = assess(_email_signals(parsed, fields))
+    declared = declared_purchase(parsed.html[:MAX_HTML_CHARS] if parsed.html else None)
+    if declared is not None:
+        ev.add(4.0, f"It declares a schema.org {declared.kind} in its markup.")
+        if declared.total is not None:
+            ev.add(2.0, f"Its markup declares the total ({declared.total}).")
     pdf = _first_receipt_pdf(parsed.attachments)
     if pdf is not None:
         ev.add(5.0, f"The attached PDF {pdf[0]!r} is an invoice or receipt.")
     result = _from_fields(fields, ev, vendor=vendor_from_sender(parsed.sender, parsed.sender_address))
+    if declared is not None:
+        _apply_declared(result, declared)
     result.date = parsed.date.date() if parsed.date else document_date(parsed.text)
     result.is_credit_note = _is_refund(parsed.subject, "\n".join(fields.lines[:15]), fields.total)
     if pdf is not None:
@@ -165,6 +174,16 @@ def _bounded(parsed: ParsedEmail) -> ParsedEmail:
         sender_address=cap_header(parsed.sender_address, MAX_SENDER_CHARS),
         text=parsed.text[:MAX_TEXT_CHARS],
     )
+
+
+def _apply_declared(result: Extraction, declared: Declared) -> None:
+    """What the markup declares is exact: it wins over what was read from the text."""
+    if declared.total is not None:
+        result.total = declared.total
+        result.currency = declared.currency or result.currency
+        result.reasons.append(f"Its total {declared.total} comes from the declared {declared.kind}.")
+    result.document_number = declared.number or result.document_number
+    result.vendor = declared.vendor or result.vendor
 
 
 def _email_signals(parsed: ParsedEmail, fields: _Fields) -> Signals:
