@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.responses import ERRORS, SYNC_TRIGGER_ERRORS
 from api.schemas import Id, PrefectState, SyncRequest, SyncRunList, SyncRunPublic
-from deployments import sync_requests as sync_service
 from models.queries.sync_runs import get_sync_run
 from models.runs import SyncRun
 from receipt_sync.errors import NotFoundError
 from receipt_sync.settings import Settings
+from services import prefect_access
+from services import sync_requests as sync_service
+from services.runs import error_preview
 
 router = APIRouter(prefix="/api/receipts/sync", tags=["sync"], responses=ERRORS)
 BusinessQuery = Annotated[Id | None, Query(description="Required for system_admin tokens.")]
@@ -30,7 +32,7 @@ def to_public(view: sync_service.RunView) -> SyncRunPublic:
     return SyncRunPublic.model_validate(
         {
             **{c: getattr(run, c) for c in SyncRunPublic.model_fields if hasattr(SyncRun, c)},
-            "error_message": sync_service.error_preview(run.error_message),
+            "error_message": error_preview(run.error_message),
             "duration_seconds": duration,
             "stale": view.stale_reason is not None,
             "stale_reason": view.stale_reason,
@@ -97,7 +99,7 @@ def list_sync_runs(
 def _history_view(session: Session, settings: Settings, run: SyncRun) -> sync_service.RunView:
     if run.status in ("queued", "running"):
         return sync_service.reconcile(session, settings, run)
-    ui_url = sync_service.prefect_api.flow_run_ui_url(settings, run.flow_run_id)
+    ui_url = prefect_access.flow_run_ui_url(settings, run.flow_run_id)
     return sync_service.RunView(run, None, None, None, ui_url)
 
 
