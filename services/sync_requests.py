@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.mailbox import MailboxConnection
+from models.queries.mailboxes import mailbox_statuses
 from models.queries.sync_runs import (
     active_sync_run,
     create_sync_run,
@@ -70,6 +69,13 @@ def reconcile(session: Session, settings: Settings, run: SyncRun) -> RunView:
     return RunView(run, state, error, reason, prefect_access.flow_run_ui_url(settings, run.flow_run_id))
 
 
+def history_view(session: Session, settings: Settings, run: SyncRun) -> RunView:
+    """A run for the history list: Prefect is asked only about runs still active (finished ones stay as they are)."""
+    if run.status in ACTIVE_STATUSES:
+        return reconcile(session, settings, run)
+    return RunView(run, None, None, None, prefect_access.flow_run_ui_url(settings, run.flow_run_id))
+
+
 def clear_dead_run(session: Session, settings: Settings, business_id: int) -> SyncRun | None:
     """Fail the business's active run if Prefect ended it or it went stale, and cancel its flow run.
 
@@ -87,11 +93,7 @@ def clear_dead_run(session: Session, settings: Settings, business_id: int) -> Sy
 
 def _require_mailbox(session: Session, business_id: int) -> int:
     """The business's active mailbox id; refuse a sync that could only fail (none, or needs reconnecting)."""
-    rows = session.execute(
-        select(MailboxConnection.id, MailboxConnection.status)
-        .where(MailboxConnection.business_id == business_id)
-        .order_by(MailboxConnection.id)
-    ).all()
+    rows = mailbox_statuses(session, business_id)
     statuses = {status: mailbox_id for mailbox_id, status in reversed(rows)}
     if "active" in statuses:
         return statuses["active"]

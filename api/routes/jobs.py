@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CallerDep, DiagnosticsAccess, SessionDep, SettingsDep
 from api.responses import ERRORS, FORBIDDEN, UNAVAILABLE
 from api.routes.health import database_ok
-from models.runs import ACTIVE_STATUSES, SyncRun
+from models.queries.sync_runs import active_sync_runs
 from receipt_sync.errors import OrchestratorUnavailable
 from receipt_sync.settings import Settings
 from services import prefect_access
@@ -51,7 +50,7 @@ def worker_config(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
 
 
 def _active_runs(session: Session, settings: Settings) -> list[dict[str, Any]]:
-    runs = session.scalars(select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id))
+    runs = active_sync_runs(session)
     return [{"business_id": r.business_id, **progress(r), "stale_reason": stale_reason_for(settings, r)} for r in runs]
 
 
