@@ -23,7 +23,6 @@ from receipt_sync.settings import get_settings
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages
 from tests.flows.conftest import stored_receipts, sync_runs
-from tests.security.hostile_analysis import spin_or_crash_on_marker
 
 N = 100_000
 
@@ -99,7 +98,7 @@ def _raw(msg_id: str, *headers: str) -> RawMessage:
 
 
 def test_a_message_over_its_time_budget_fails_alone_and_the_next_is_analysed() -> None:
-    analyser = MessageAnalyser(spin_or_crash_on_marker)
+    analyser = MessageAnalyser("tests.security.hostile_analysis:spin_or_crash_on_marker")
     try:
         results = analyser.analyse(
             [_raw("before"), _raw("spins", "X-Test-Spin"), _raw("after")], budget=2.0, max_attachment_bytes=10**6
@@ -113,7 +112,7 @@ def test_a_message_over_its_time_budget_fails_alone_and_the_next_is_analysed() -
 
 
 def test_a_message_that_kills_its_analysis_process_fails_alone() -> None:
-    analyser = MessageAnalyser(spin_or_crash_on_marker)
+    analyser = MessageAnalyser("tests.security.hostile_analysis:spin_or_crash_on_marker")
     try:
         crashed, after = analyser.analyse(
             [_raw("crashes", "X-Test-Crash"), _raw("after")], budget=30.0, max_attachment_bytes=10**6
