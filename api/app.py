@@ -17,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.middleware import BodyGuard
 from api.routes import deletions, health, jobs, receipts, sync
 from receipt_sync import errors as e
 
@@ -39,7 +40,14 @@ STATUS_BY_ERROR: list[tuple[type[e.ReceiptSyncError], int]] = [
     (e.StorageError, 503),
     (e.ConfigurationError, 500),
 ]
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 def error_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
@@ -105,6 +113,7 @@ def create_app() -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(BodyGuard)
     app.add_exception_handler(e.ReceiptSyncError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
