@@ -18,8 +18,9 @@ from models.base import utcnow
 from models.db import session_scope
 from models.queries.ingest import insert_receipt, record_processed
 from models.runs import SyncRun
+from receipt_sync.isolation import shared_analyser
 from receipt_sync.mail.base import FetchFailure, RawMessage
-from receipt_sync.pipeline import AnalysedMessage, MessageError, analyse_message
+from receipt_sync.pipeline import AnalysedMessage, MessageError
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
 from tasks.page_pipeline import FetchedPage, run_pipeline
@@ -136,14 +137,17 @@ def _receipt_values(cursor: Cursor, run_id: int, message: AnalysedMessage) -> di
 
 
 def _analyse(fetched: list[RawMessage | FetchFailure]) -> list[AnalysedMessage | MessageError]:
-    limit = get_settings().max_attachment_bytes
-    results: list[AnalysedMessage | MessageError] = []
-    for item in fetched:
-        if isinstance(item, FetchFailure):
-            results.append(MessageError(item.id, f"could not fetch: {item.error}"))
-        else:
-            results.append(analyse_message(item, max_attachment_bytes=limit))
-    return results
+    """Each message in a child process within the per-message budget: a hostile one fails alone."""
+    settings = get_settings()
+    raws = [item for item in fetched if isinstance(item, RawMessage)]
+    analysed = shared_analyser().analyse(
+        raws, budget=settings.message_time_budget_seconds, max_attachment_bytes=settings.max_attachment_bytes
+    )
+    by_id = dict(zip((id(r) for r in raws), analysed, strict=True))
+    return [
+        MessageError(item.id, f"could not fetch: {item.error}") if isinstance(item, FetchFailure) else by_id[id(item)]
+        for item in fetched
+    ]
 
 
 def _next_cursor(cursor: Cursor, next_token: str | None, listed: int) -> Cursor | None:
