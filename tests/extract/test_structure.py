@@ -106,3 +106,21 @@ def test_a_paid_booking_that_says_it_is_not_an_invoice_is_still_a_receipt() -> N
     result = _extract("Your receipt for Harbour Inn", text)
     assert result.is_receipt
     assert result.total == Decimal("412.30")
+
+
+def test_amount_charged_to_the_card_wins_over_fares_and_per_person_prices() -> None:
+    text = (
+        "Trip receipt\nBase fare $412.00\nPrice per person $206.00\nTaxes and fees $58.37\n"
+        "Visa ending in 4242 $470.37\n"
+    )
+    result = _extract("Your trip receipt", text)
+    assert result.is_receipt
+    assert result.total == Decimal("470.37")
+
+
+def test_a_dates_year_is_never_taken_for_the_total() -> None:
+    text = "Invoice\nInvoice number: 7781\nDate: 03/12/2014.00\nAmount due: 96.50 EUR\n"
+    result = _extract("Invoice 7781", text)
+    assert result.total == Decimal("96.50")
+    text = "Invoice\nInvoice number: 7781\nTotal 03/12/2014.00\n"
+    assert _extract("Invoice 7781", text).total is None
