@@ -288,7 +288,7 @@ class DeletionRunPublic(BaseModel):
             for f in view.failures
         ]
         return cls(
-            **{**deletion_summary(view.run), "error_message": error_preview(view.run.error_message)},
+            **{**deletion_summary(view.run).as_dict(), "error_message": error_preview(view.run.error_message)},
             stale=view.stale_reason is not None,
             failures=failures,
             prefect_ui_url=view.ui_url,
