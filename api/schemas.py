@@ -17,7 +17,7 @@ from services.sync_requests import RunView
 
 MAX_ID = 2**63 - 1
 SyncMode = Literal["incremental", "full", "range"]
-ReviewStatus = Literal["new", "reviewed", "rejected"]
+ReviewStatus = Literal["new", "needs_review", "reviewed", "rejected"]
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 

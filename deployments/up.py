@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from api.middleware import UVICORN_LIMITS
 from deployments.deploy import PROJECT_ROOT, DeployReport, deploy_all, prefect_executable
 from receipt_sync.errors import ConfigurationError, OrchestratorUnavailable
 from receipt_sync.polling import poll_until
@@ -199,6 +200,7 @@ def start_worker(stack: Stack, config: UpConfig, settings: Settings, logs: Path)
 
 def start_api(stack: Stack, config: UpConfig, logs: Path) -> None:
     cmd = [_venv_bin("uvicorn"), "api.app:create_app", "--factory", "--host", HOST, "--port", str(config.api_port)]
+    cmd += UVICORN_LIMITS
     child = stack.start("API", cmd, child_env(config), logs / "api.log")
     wait_until(http_ok(f"{config.api_url}/healthz"), child, "the API", 60, stack.stopping)
 

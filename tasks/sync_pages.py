@@ -18,8 +18,9 @@ from models.base import utcnow
 from models.db import session_scope
 from models.queries.ingest import insert_receipt, record_processed
 from models.runs import SyncRun
+from receipt_sync.isolation import shared_analyser
 from receipt_sync.mail.base import FetchFailure, RawMessage
-from receipt_sync.pipeline import AnalysedMessage, MessageError, analyse_message
+from receipt_sync.pipeline import AnalysedMessage, MessageError
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
 from tasks.page_pipeline import FetchedPage, run_pipeline
@@ -130,20 +131,23 @@ def _receipt_values(cursor: MailboxCursor, run_id: int, message: AnalysedMessage
         "is_credit_note": ext.is_credit_note,
         "confidence": ext.confidence,
         "reasons": ext.reasons,
-        "status": "new",
+        "status": "new" if ext.is_receipt else "needs_review",  # a borderline candidate waits for a person
         "sync_run_id": run_id,
     }
 
 
 def _analyse(fetched: list[RawMessage | FetchFailure]) -> list[AnalysedMessage | MessageError]:
-    limit = get_settings().max_attachment_bytes
-    results: list[AnalysedMessage | MessageError] = []
-    for item in fetched:
-        if isinstance(item, FetchFailure):
-            results.append(MessageError(item.id, f"could not fetch: {item.error}"))
-        else:
-            results.append(analyse_message(item, max_attachment_bytes=limit))
-    return results
+    """Each message in a child process within the per-message budget: a hostile one fails alone."""
+    settings = get_settings()
+    raws = [item for item in fetched if isinstance(item, RawMessage)]
+    analysed = shared_analyser().analyse(
+        raws, budget=settings.message_time_budget_seconds, max_attachment_bytes=settings.max_attachment_bytes
+    )
+    by_id = dict(zip((id(r) for r in raws), analysed, strict=True))
+    return [
+        MessageError(item.id, f"could not fetch: {item.error}") if isinstance(item, FetchFailure) else by_id[id(item)]
+        for item in fetched
+    ]
 
 
 def _next_cursor(cursor: MailboxCursor, next_token: str | None, listed: int) -> MailboxCursor | None:
@@ -201,7 +205,8 @@ def _tolerated_defects(results: list[AnalysedMessage | MessageError]) -> list[Me
 
 
 def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
-    return isinstance(result, AnalysedMessage) and result.extraction.is_receipt
+    """Stored: receipts, and candidates for review."""
+    return isinstance(result, AnalysedMessage) and result.extraction.kept
 
 
 def _store(
@@ -216,11 +221,11 @@ def _store(
                 if not result.error.startswith("could not fetch"):
                     ledger.append((result.message_id, "error", result.error[:1000]))
                 continue
-            if result.extraction.is_receipt:
+            if result.extraction.kept:
                 inserted = insert_receipt(session, _receipt_values(cur, run_id, result), uploads[result.message_id])
                 saved += inserted is not None
                 conflicts += inserted is None
-                ledger.append((result.message_id, "receipt", None))
+                ledger.append((result.message_id, "receipt" if result.extraction.is_receipt else "needs_review", None))
             else:
                 ledger.append((result.message_id, "not_receipt", None))
         record_processed(session, cur.business_id, ledger)
