@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from deployments.deploy import PROJECT_ROOT, DeployReport, deploy_all, prefect_executable
 from deployments.local_postgres import LocalPostgres, start_local_postgres
 from receipt_sync.errors import ConfigurationError, OrchestratorUnavailable
+from receipt_sync.polling import poll_until
 from receipt_sync.retry import backoff_delays
 from receipt_sync.settings import Settings, get_settings, load_settings
 
@@ -118,18 +119,21 @@ def require_free_port(port: int, flag: str) -> None:
 
 
 def wait_until(check: Callable[[], bool], child: Child, what: str, timeout: float, stopping: threading.Event) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if stopping.is_set():
             raise Interrupted(what)
         if child.proc.poll() is not None:
             raise ConfigurationError(
                 f"{what} exited (code {child.proc.returncode}); see {child.log}:\n{_tail(child.log)}"
             )
-        if check():
-            return
-        time.sleep(0.3)
-    raise ConfigurationError(f"{what} did not become ready in {timeout:.0f} s; see {child.log}:\n{_tail(child.log)}")
+        return check()
+
+    try:
+        poll_until(ready, what=what, timeout=timeout, every=0.3)
+    except TimeoutError:
+        raise ConfigurationError(
+            f"{what} did not become ready in {timeout:.0f} s; see {child.log}:\n{_tail(child.log)}"
+        ) from None
 
 
 def _tail(log: Path, chars: int = 2000) -> str:

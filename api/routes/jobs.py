@@ -21,7 +21,7 @@ router = APIRouter(tags=["jobs"], responses=ERRORS)
 
 def _prefect_summary(settings: Settings) -> dict[str, Any]:
     try:
-        config = prefect_access.worker_config(settings)
+        config = prefect_access.read_worker_config(settings)
     except OrchestratorUnavailable as exc:
         return {"prefect_api": "unreachable", "prefect_error": str(exc), "action": exc.action}
     return {"prefect_api": "ok", **config}
@@ -46,7 +46,7 @@ def jobs_health(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
 @router.get("/api/jobs/worker/config", responses=UNAVAILABLE)
 def worker_config(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
     """The work pool, its queues, bound deployments and the workers polling it (with last heartbeat)."""
-    return prefect_access.worker_config(settings)
+    return prefect_access.read_worker_config(settings)
 
 
 def _active_runs(session: Session, settings: Settings) -> list[dict[str, Any]]:
