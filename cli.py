@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The embedded default's local Prefect gets 20 s to start by default: too short on a busy two-core machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer
 from rich.console import Console
@@ -104,7 +106,7 @@ def connect_gmail(
     address: Annotated[str | None, typer.Option("--address", help="The mailbox address.")] = None,
 ) -> None:
     """Connect a Gmail mailbox: installed-app OAuth in a browser, or --refresh-token; stored encrypted."""
-    from deployments.gmail_connect import connect_gmail_mailbox
+    from services.gmail_connect import connect_gmail_mailbox
 
     mailbox_id, mailbox_address = connect_gmail_mailbox(business, refresh_token, address)
     console.print(f"connected {mailbox_address} to business {business} (mailbox {mailbox_id})")
@@ -207,8 +209,8 @@ def sync(
 
 def _request_through_deployment(business_id: int, params: dict[str, Any]) -> None:
     """Queue the sync on the deployment's work pool, refused (and nothing left queued) when no worker listens."""
-    from deployments.sync_requests import request_sync
     from receipt_sync.settings import get_settings
+    from services.sync_requests import request_sync
 
     flow_params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
     with _session() as session:
@@ -304,7 +306,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the sample mailbox.")] = 7,
 ) -> None:
     """The main job on the embedded default: generate a sample mailbox, sync it, print what was found."""
-    from deployments.demo import prepare_demo, score_demo
+    from services.demo import prepare_demo, score_demo
 
     business_id, mbox_path, truth = prepare_demo(messages, seed)
     console.print(f"sample mailbox: {mbox_path} ({messages} messages); business {business_id}")

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -100,8 +101,12 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app() -> FastAPI:
-    """Build the app: routers from `ROUTERS`, every error mapped to the stable JSON shape."""
-    app = FastAPI(
+    """Build the app: routers from `ROUTERS`, every error mapped to the stable JSON shape.
+
+    `/docs` and `/redoc` are served with their own assets (fastapi-offline), not a CDN: operators' networks may
+    have no internet, and a blank docs page helps nobody.
+    """
+    app = FastAPIOffline(
         title="Receipt Sync API",
         version="1.0",
         description="Trigger and watch Gmail receipt syncs (run by Prefect) and browse the receipts found.",

@@ -73,9 +73,9 @@ def configure(gmail: GmailProcess, **settings: Any) -> None:
 
 
 def new_business(name: str) -> int:
-    from deployments.gmail_connect import connect_gmail_mailbox
     from models.db import session_scope
     from models.queries.businesses import create_business
+    from services.gmail_connect import connect_gmail_mailbox
 
     with session_scope() as session:
         business_id = create_business(session, f"{name} {time.monotonic_ns()}").id

@@ -26,12 +26,13 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.workers.process import ProcessWorker
 from sqlalchemy import select
 
-from deployments import automations, prefect_api
-from flows.business_slot import business_limit_name
+from deployments import automations
 from models.db import session_scope
 from models.mailbox import MailboxConnection
 from receipt_sync.errors import ConfigurationError
 from receipt_sync.settings import Settings
+from services import prefect_access
+from services.slots import business_limit_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEPLOYMENTS = ("gmail-sync/gmail-sync", "receipt-deletion/receipt-deletion", "incremental-syncs/incremental-syncs")
@@ -138,12 +139,12 @@ def deploy_all(
 ) -> DeployReport:
     """Register everything on the Prefect server at `settings.prefect_api_url` (safe to run again)."""
     report = DeployReport()
-    with prefect_api.prefect_client(settings) as client:
+    with prefect_access.prefect_client(settings) as client:
         if ensure_work_pool(client, settings.prefect_work_pool):
             report.notes.append(f"created work pool {settings.prefect_work_pool!r} (process)")
     run_prefect_deploy(settings, project_dir)
     report.deployments = list(DEPLOYMENTS)
-    with prefect_api.prefect_client(settings) as client:
+    with prefect_access.prefect_client(settings) as client:
         if note := apply_schedule_interval(client, interval_minutes):
             report.notes.append(note)
         report.limits = ensure_business_limits(client, businesses_with_mailboxes())

@@ -18,9 +18,9 @@ from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, State
 
-from flows.business_slot import business_slot
 from receipt_sync.retry import backoff_delays
 from receipt_sync.settings import get_settings
+from services.slots import business_slot
 from tasks.deletion_batches import (
     BatchOutcome,
     close_deletion_run,

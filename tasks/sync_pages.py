@@ -131,7 +131,7 @@ def _receipt_values(cursor: Cursor, run_id: int, message: AnalysedMessage) -> di
         "is_credit_note": ext.is_credit_note,
         "confidence": ext.confidence,
         "reasons": ext.reasons,
-        "status": "new",
+        "status": "new" if ext.is_receipt else "needs_review",  # a borderline candidate waits for a person
         "sync_run_id": run_id,
     }
 
@@ -205,7 +205,8 @@ def _tolerated_defects(results: list[AnalysedMessage | MessageError]) -> list[Me
 
 
 def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
-    return isinstance(result, AnalysedMessage) and result.extraction.is_receipt
+    """Stored: receipts, and candidates for review."""
+    return isinstance(result, AnalysedMessage) and result.extraction.kept
 
 
 def _store(
@@ -220,11 +221,11 @@ def _store(
                 if not result.error.startswith("could not fetch"):
                     ledger.append((result.message_id, "error", result.error[:1000]))
                 continue
-            if result.extraction.is_receipt:
+            if result.extraction.kept:
                 inserted = insert_receipt(session, _receipt_values(cur, run_id, result), uploads[result.message_id])
                 saved += inserted is not None
                 conflicts += inserted is None
-                ledger.append((result.message_id, "receipt", None))
+                ledger.append((result.message_id, "receipt" if result.extraction.is_receipt else "needs_review", None))
             else:
                 ledger.append((result.message_id, "not_receipt", None))
         record_processed(session, cur.business_id, ledger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,15 @@ from receipt_sync.extract.totals import TotalCandidate, find_total
 from receipt_sync.extract.vendor import is_personal_sender, vendor_from_sender, vendor_from_text
 from receipt_sync.mime import Attachment, ParsedEmail, parse_email
 
-MAX_TEXT_CHARS = 20_000  # totals and numbers sit near the top; bounds the cost of huge bodies
+# Hard caps on every text that reaches the patterns: totals and numbers sit near the top, and the caps bound
+# what a hostile message can cost (issue 13). Headers are also collapsed to single spaces.
+MAX_TEXT_CHARS = 20_000
+MAX_SUBJECT_CHARS = 1_000
+MAX_SENDER_CHARS = 320
+MAX_FILENAME_CHARS = 255
 MAX_PDFS = 3
 _HEADING_LINES = 6
+UNREAD = -100.0  # the score of what could not be read at all: never a candidate for review
 _REPLY = re.compile(r"^\s*(?:re|aw|sv|tr|תשובה)\s*:", re.IGNORECASE)
 _CREDIT_TITLE = re.compile(
     r"(?<!\w)(?:credit note|credit memo|refund receipt|avoir|creditnota|nota de crédito|korekta|"
@@ -55,6 +62,11 @@ class _Fields:
         return "\n".join(self.lines[:20])
 
 
+def cap_header(value: str, limit: int) -> str:
+    """A header value as the patterns may see it: whitespace runs as one space, at most `limit` chars."""
+    return " ".join(value.split())[:limit]  # str.split is one linear C pass
+
+
 def _read_fields(subject: str, text: str) -> _Fields:
     clean = prepare(normalise_quotes(text[:MAX_TEXT_CHARS]))
     lines = [line.strip() for line in clean.split("\n") if line.strip()]
@@ -70,17 +82,19 @@ def extract_pdf(data: bytes, *, filename: str | None = None) -> Extraction:
     """A PDF on its own: embedded e-invoice XML when present, else its text."""
     content = read_pdf(data)
     if not content.readable:
-        return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."])
+        return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."], score=UNREAD)
+    filename = cap_header(filename, MAX_FILENAME_CHARS) if filename else None
     name = re.sub(r"\.pdf$", "", filename or "", flags=re.IGNORECASE)
-    fields = _read_fields(name, content.text)
+    text = content.text[:MAX_TEXT_CHARS]
+    fields = _read_fields(name, text)
     # A PDF's heading plays the part of an email's subject ("INVOICE", "Facture n° …").
     heading = "\n".join([name, *fields.lines[:_HEADING_LINES]])
     ev = assess(Signals(heading, "\n".join(fields.lines), fields.total, fields.number_priority))
     if filename and _INVOICE_NAME.search(filename):
         ev.add(1.5, f"The file is named like an invoice ({filename!r}).")
-    result = _from_fields(fields, ev, vendor=vendor_from_text(content.text))
-    result.date = document_date(content.text, month_first=result.currency == "USD")
-    result.is_credit_note = bool(_CREDIT_TITLE.search(content.text[:3000]))
+    result = _from_fields(fields, ev, vendor=vendor_from_text(text))
+    result.date = document_date(text, month_first=result.currency == "USD")
+    result.is_credit_note = bool(_CREDIT_TITLE.search(text[:3000]))
     if content.einvoice is not None:
         _apply_einvoice(result, content.einvoice)
     return _signed(result)
@@ -90,6 +104,8 @@ def _from_fields(fields: _Fields, ev: Evidence, *, vendor: str | None) -> Extrac
     return Extraction(
         is_receipt=ev.is_receipt,
         confidence=ev.confidence,
+        needs_review=ev.needs_review,
+        score=ev.score,
         vendor=vendor,
         total=fields.total.money.value if fields.total else None,
         currency=fields.currency,
@@ -109,6 +125,8 @@ def _apply_einvoice(result: Extraction, inv: EInvoice) -> None:
     result.is_credit_note = inv.is_credit_note
     result.is_receipt = True
     result.confidence = max(result.confidence, 0.99)
+    result.score = max(result.score, 10.0)
+    result.needs_review = False
     result.reasons[0] = "Judged a receipt: the PDF carries a machine-readable invoice."
     result.reasons.append(f"Its fields come from the embedded {inv.standard} invoice XML.")
 
@@ -123,6 +141,7 @@ def _signed(result: Extraction) -> Extraction:
 
 def extract_email(parsed: ParsedEmail) -> Extraction:
     """One email: its body, then any PDF attachments, which win on the fields they carry."""
+    parsed = _bounded(parsed)
     fields = _read_fields(parsed.subject, parsed.text)
     ev = assess(_email_signals(parsed, fields))
     pdf = _first_receipt_pdf(parsed.attachments)
@@ -135,6 +154,17 @@ def extract_email(parsed: ParsedEmail) -> Extraction:
         _prefer_pdf_fields(result, pdf[1])
         result.reasons += [f"{pdf[0]}: {reason}" for reason in pdf[1].reasons[1:]]
     return _signed(result)
+
+
+def _bounded(parsed: ParsedEmail) -> ParsedEmail:
+    """The message with every text the patterns read capped (a copy: the caller's stays whole)."""
+    return dataclasses.replace(
+        parsed,
+        subject=cap_header(parsed.subject, MAX_SUBJECT_CHARS),
+        sender=cap_header(parsed.sender, MAX_SENDER_CHARS),
+        sender_address=cap_header(parsed.sender_address, MAX_SENDER_CHARS),
+        text=parsed.text[:MAX_TEXT_CHARS],
+    )
 
 
 def _email_signals(parsed: ParsedEmail, fields: _Fields) -> Signals:
@@ -192,4 +222,6 @@ def extract_file(path: Path) -> Extraction:
     try:
         return extract_email(parse_email(data))
     except MalformedMessageError as exc:
-        return Extraction(False, 0.0, None, None, None, None, None, [f"The email could not be read: {exc}"])
+        return Extraction(
+            False, 0.0, None, None, None, None, None, [f"The email could not be read: {exc}"], score=UNREAD
+        )

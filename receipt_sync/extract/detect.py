@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 
 from receipt_sync.extract.totals import TotalCandidate
 
-THRESHOLD = 3.5
+THRESHOLD = 3.5  # at or above: accepted as a receipt
+# At or above (and below THRESHOLD): a candidate kept with status `needs_review`, so a borderline receipt
+# reaches a person instead of vanishing. Calibrated on held-out families (bench/extraction_eval.py).
+REVIEW_THRESHOLD = 2.5
 
 _DOC_WORDS = re.compile(
     r"(?<!\w)(?:e-?receipts?|receipts?|invoices?|tax invoice|credit note|credit memo|payment receipt|"
@@ -71,7 +74,7 @@ _SHIPPING_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _PERCENT_OFF = re.compile("% off")  # "30% off": found by its literal tail, then its number is read back
-_NUMBER_BEFORE = re.compile(r"\d+\s?$")
+_NUMBER_BEFORE = re.compile(r"(?<!\d)\d+\s?$")  # starts only where a number starts: linear
 _PROMO = re.compile(
     # every alternative opens with a plain letter, so the engine skips ahead in C ("s(?<!\ws)ale" is
     # "sale" as a whole word); matched against lower-cased text
@@ -97,6 +100,10 @@ class Evidence:
     @property
     def is_receipt(self) -> bool:
         return self.score >= THRESHOLD
+
+    @property
+    def needs_review(self) -> bool:
+        return REVIEW_THRESHOLD <= self.score < THRESHOLD
 
     @property
     def confidence(self) -> float:
@@ -127,6 +134,11 @@ def assess(s: Signals) -> Evidence:
 
 def verdict(ev: Evidence) -> str:
     """The one-line summary that leads the reasons."""
+    if ev.needs_review:
+        return (
+            f"Needs review: score {ev.score:.1f}, under the threshold of {THRESHOLD} for a receipt "
+            f"but at or above {REVIEW_THRESHOLD}."
+        )
     kind = "a receipt" if ev.is_receipt else "not a receipt"
     return f"Judged {kind}: score {ev.score:.1f} against a threshold of {THRESHOLD}."
 

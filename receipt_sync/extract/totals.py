@@ -47,6 +47,9 @@ _LABELS = re.compile(_LABEL_PATTERN, re.IGNORECASE)
 _LABELS_LOWER = re.compile(_LABEL_PATTERN.replace("(?<!\\w)", "\\W", 1))
 _PRIORITY = {"paid": 3, "grand": 2, "total": 1}
 _LOOKAHEAD_LINES = 2
+# How far from its label an amount is looked for: windows, not whole lines, so that a line of many labels
+# costs linear time (each label reading its whole line was quadratic).
+_AFTER_REACH, _BEFORE_REACH = 200, 64
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,11 @@ def _candidates_at(lines: list[str], labels: _Labels, index: int, found: list) -
 
 def _money_after(lines: list[str], labels: _Labels, index: int, offset: int, next_start: int | None) -> Money | None:
     """The amount after a label on its line (before the next label), else alone on one of the next lines."""
-    found = find_money(lines[index][offset:next_start])
+    line = lines[index]
+    found = find_money(line[offset : min(offset + _AFTER_REACH, next_start or len(line))])
     if found:
         return found[0]
-    rest = lines[index][offset:]
+    rest = line[offset : offset + _AFTER_REACH]
     if rest.strip(" :\t") and not _is_connector(rest):
         return None
     for follow in range(index + 1, min(len(lines), index + 1 + _LOOKAHEAD_LINES)):
@@ -132,5 +136,6 @@ def _is_connector(rest: str) -> bool:
 
 
 def _money_before(line: str, offset: int) -> Money | None:
-    found = find_money(line[:offset])
-    return found[-1] if found and offset - found[-1].end < 16 else None
+    window = line[max(0, offset - _BEFORE_REACH) : offset]
+    found = find_money(window)
+    return found[-1] if found and len(window) - found[-1].end < 16 else None

@@ -16,12 +16,12 @@ import httpx
 import pytest
 
 from deployments.automations import zombie_automation
-from deployments.gmail_connect import connect_gmail_mailbox
-from deployments.prefect_api import prefect_client
 from models.db import session_scope
 from models.queries.businesses import create_business
 from models.queries.tokens import create_api_token
 from receipt_sync.settings import get_settings
+from services.gmail_connect import connect_gmail_mailbox
+from services.prefect_access import prefect_client
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages
 from tests.fixtures.prefect_server import (

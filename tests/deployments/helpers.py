@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy import select
 
-from deployments.gmail_connect import connect_gmail_mailbox
 from models.db import session_scope
 from models.queries.businesses import create_business
 from models.queries.tokens import create_api_token
 from models.receipt import Receipt
 from receipt_sync.samples.generator import SampleMessage
+from services.gmail_connect import connect_gmail_mailbox
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load
 

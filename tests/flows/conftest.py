@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import select
 
-from deployments.gmail_connect import connect_gmail_mailbox
 from models import Receipt, SyncRun
 from models.db import session_scope
 from models.queries.businesses import create_business
 from receipt_sync.settings import get_settings
+from services.gmail_connect import connect_gmail_mailbox
 from tests.fakes.gmail_server import FakeGmailServer
 
 REFRESH_TOKEN = "1//rt-secret-7c1f0e9a-do-not-log"

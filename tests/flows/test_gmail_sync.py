@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from email.message import EmailMessage
 from urllib.parse import unquote_plus
 
 import pytest
@@ -203,3 +204,26 @@ def test_range_sync_stores_only_the_receipts_received_in_its_dates(
     assert 0 < len(inside) < len(messages)
     assert summary["messages_scanned"] == len(inside)
     assert set(stored_receipts(business_id)) == receipt_ids(inside)
+
+
+def test_borderline_candidate_is_stored_for_review_and_a_plain_non_receipt_is_not(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    """A receipt with no amount in its text is neither surely a receipt nor surely not: it reaches a person."""
+    borderline = EmailMessage()
+    borderline["From"], borderline["To"] = "Acme Store <billing@acme-store.example>", "dana@example.com"
+    borderline["Subject"], borderline["Date"] = "Your receipt", "Tue, 03 Mar 2026 10:00:00 +0000"
+    borderline.set_content("Hello,\nOrder number: 88123\nThe details are in your account.\n")
+    chat = EmailMessage()
+    chat["From"], chat["To"] = "Acme Store <news@acme-store.example>", "dana@example.com"
+    chat["Subject"], chat["Date"] = "Spring is here", "Tue, 03 Mar 2026 11:00:00 +0000"
+    chat.set_content("New colours in the shop this week.\n")
+    review_id, other_id = gmail.add_message(borderline.as_bytes()), gmail.add_message(chat.as_bytes())
+    business_id = connect_business()
+
+    gmail_sync(business_id=business_id, mode="full")
+
+    stored = stored_receipts(business_id)
+    assert other_id not in stored
+    assert stored[review_id].status == "needs_review"
+    assert stored[review_id].reasons[0].startswith("Needs review")
