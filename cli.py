@@ -88,13 +88,49 @@ def business_create(name: Annotated[str, typer.Option("--name", help="The busine
 def token_create(
     business: Annotated[int | None, typer.Option("--business", help="The business the token acts for.")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="An operator token (system_admin).")] = False,
+    days: Annotated[int, typer.Option("--days", help="Days until it expires.")] = 90,
+    no_expiry: Annotated[bool, typer.Option("--no-expiry", help="A token that never expires.")] = False,
 ) -> None:
-    """Create an API token; it is printed once and stored only hashed."""
+    """Create an API token; it is printed once and stored only hashed. It expires after --days (90)."""
     from models.queries.tokens import create_api_token
 
     with _session() as session:
-        token = create_api_token(session, business, "system_admin" if admin else "member")
+        token = create_api_token(
+            session, business, "system_admin" if admin else "member", days=None if no_expiry else days
+        )
     out.print(token)
+
+
+@token_app.command("list")
+def token_list(
+    business: Annotated[int | None, typer.Option("--business", help="Only this business's tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List API tokens (id, prefix, role, business, expiry, state); secrets are never shown."""
+    from models.queries.tokens import list_tokens, token_summary
+
+    with _session() as session:
+        rows = [token_summary(t) for t in list_tokens(session, business)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "prefix", "role", "business", "created", "expires", "state")
+    for r in rows:
+        expires = str(r["expires_at"])[:16] if r["expires_at"] else "never"
+        table.add_row(str(r["id"]), str(r["prefix"]), str(r["role"]), str(r["business_id"] or "-"),
+                      str(r["created_at"])[:16], expires, str(r["state"]))  # fmt: skip
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (from `receipts token list`).")]) -> None:
+    """Revoke an API token at once: its next request is a 401."""
+    from models.queries.tokens import revoke_token
+
+    with _session() as session:
+        token = revoke_token(session, token_id)
+        prefix = token.prefix
+    console.print(f"revoked token {token_id} ({prefix}…)")
 
 
 @app.command("connect-gmail")

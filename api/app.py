@@ -18,13 +18,13 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.middleware import BodyGuard, redact_infrastructure
-from api.routes import deletions, health, jobs, receipts, sync
+from api.routes import deletions, health, jobs, receipts, sync, tokens
 from receipt_sync import errors as e
 
 log = logging.getLogger(__name__)
 
 # Order matters: fixed paths before `/api/receipts/{receipt_id}`.
-ROUTERS: list[APIRouter] = [health.router, jobs.router, sync.router, deletions.router, receipts.router]
+ROUTERS: list[APIRouter] = [health.router, jobs.router, sync.router, deletions.router, receipts.router, tokens.router]
 
 STATUS_BY_ERROR: list[tuple[type[e.ReceiptSyncError], int]] = [
     (e.AuthenticationRequired, 401),
