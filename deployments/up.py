@@ -150,10 +150,17 @@ def http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
+def _prefect_auth() -> tuple[str, str] | None:
+    """Basic auth for the Prefect API when PREFECT_SERVER_API_AUTH_STRING (`user:password`) locks it."""
+    user, sep, password = os.environ.get("PREFECT_SERVER_API_AUTH_STRING", "").partition(":")
+    return (user, password) if sep else None
+
+
 def worker_online(api_url: str, pool: str, name: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            resp = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=2.0)
+            auth = _prefect_auth()
+            resp = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=2.0, auth=auth)
         except httpx.HTTPError:
             return False
         return resp.status_code == 200 and any(w["name"] == name and w["status"] == "ONLINE" for w in resp.json())
@@ -193,6 +200,8 @@ def child_env(config: UpConfig, **extra: str) -> dict[str, str]:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PYTHONUNBUFFERED="1",
     )
+    if os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):  # a locked server: its worker, API and CLI authenticate
+        env["PREFECT_API_AUTH_STRING"] = os.environ["PREFECT_SERVER_API_AUTH_STRING"]
     env.update(extra)
     return env
 
