@@ -151,10 +151,16 @@ class GmailSource:
     def fetch_messages(self, ids: Sequence[str]) -> list[RawMessage | FetchFailure]:
         """Raw messages in the order of `ids`, fetched in batches; a failed message fails alone."""
         results: dict[str, RawMessage | FetchFailure] = {}
-        size = min(self._settings.gmail_batch_size, self._quota.batch_limit(self._settings.gmail_fetch_cost))
-        for start in range(0, len(ids), size):
-            results.update(self._fetch_chunk(list(dict.fromkeys(ids[start : start + size]))))
+        unique = list(dict.fromkeys(ids))
+        start = 0
+        while start < len(unique):  # the batch size is read again for each batch: the limiter learns
+            size = self._batch_size()
+            results.update(self._fetch_chunk(unique[start : start + size]))
+            start += size
         return [results[message_id] for message_id in ids]
+
+    def _batch_size(self) -> int:
+        return min(self._settings.gmail_batch_size, self._quota.batch_limit(self._settings.gmail_fetch_cost))
 
     def close(self) -> None:
         """Close every connection this source opened, in any thread."""
@@ -204,12 +210,16 @@ class GmailSource:
             with self._quota.spend(units):
                 answer = request.execute(num_retries=0)
         except Exception as exc:
-            if isinstance(exc, HttpError) and _is_rate_limit(exc):
-                self._quota.rate_limited(retry_after_of(exc))
+            self._note_refusal(exc)
             self._raise_mapped(exc, not_found)
             raise
         self._quota.succeeded()
         return answer
+
+    def _note_refusal(self, exc: BaseException | None) -> None:
+        """Tell the limiter about a rate-limit answer (it learns the server's shape and pauses the mailbox)."""
+        if isinstance(exc, HttpError) and _is_rate_limit(exc):
+            self._quota.rate_limited(retry_after_of(exc), concurrent=b"concurrent" in (exc.content or b""))
 
     def _raise_mapped(self, exc: Exception, not_found: type[Exception]) -> None:
         """Raise the domain error for `exc` (from it); return only when it is not a mail error."""
@@ -231,13 +241,16 @@ class GmailSource:
         done: dict[str, RawMessage | FetchFailure] = {}
         for attempt in self._retrying():
             with attempt:
-                self._send_batch([i for i in ids if i not in done], done)
+                pending = [i for i in ids if i not in done]
+                size = self._batch_size()  # smaller after a refusal: the re-queued parts are split again
+                for start in range(0, len(pending), size):
+                    self._send_batch(pending[start : start + size], done)
         return done
 
     def _send_batch(self, ids: list[str], done: dict[str, RawMessage | FetchFailure]) -> None:
         """Send one batch; fills `done` with answers, raises `TransientMailError` when some parts must go again."""
         waits: list[float] = []
-        refused: list[bool] = []
+        refused: list[HttpError] = []
 
         def on_answer(request_id: str, response: dict[str, Any] | None, exc: HttpError | None) -> None:
             message_id = ids[int(request_id)]
@@ -245,7 +258,8 @@ class GmailSource:
                 done[message_id] = to_raw_message(response)
             elif exc is not None and _part_is_transient(exc):
                 waits.append(retry_after_of(exc) or 0.0)
-                refused.append(_is_rate_limit(exc))
+                if _is_rate_limit(exc):
+                    refused.append(exc)
             else:
                 done[message_id] = FetchFailure(message_id, _part_error_text(exc))
 
@@ -257,11 +271,12 @@ class GmailSource:
             with self._quota.spend(self._settings.gmail_fetch_cost * len(ids), parts=len(ids)):
                 batch.execute(http=self._local.http)
         except Exception as exc:
+            self._note_refusal(exc)
             self._raise_mapped(exc, PermanentMailError)
             raise
         retry_after = max(waits) if waits else None
-        if any(refused):
-            self._quota.rate_limited(retry_after)
+        if refused:
+            self._note_refusal(refused[0])
         else:
             self._quota.succeeded()
         if waits:
