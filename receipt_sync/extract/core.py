@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from receipt_sync.extract.detect import Evidence, Signals, assess, verdict
 from receipt_sync.extract.docnumber import find_document_number_with_priority
 from receipt_sync.extract.einvoice import EInvoice
 from receipt_sync.extract.hebrew import has_hebrew, normalise_quotes
+from receipt_sync.extract.layout import html_total, layout_total
 from receipt_sync.extract.model import Extraction
 from receipt_sync.extract.pdf import read_pdf
 from receipt_sync.extract.structured import Declared, declared_purchase
@@ -80,24 +82,40 @@ def _read_fields(subject: str, text: str) -> _Fields:
     return _Fields(lines, total, number, priority, currency)
 
 
+def _pair_by_layout(fields: _Fields, found: TotalCandidate | None) -> None:
+    """When the line text pairs no label with an amount, the layout's pairing (table cells, PDF columns)
+    supplies the total. (Letting it win over a line-text total as well changed nothing on the evaluation
+    sets and cost a second HTML parse, ~1 ms, on every mail.)"""
+    if fields.total is None and found is not None:
+        fields.total = found
+        fields.currency = found.money.currency or fields.currency
+
+
 def extract_pdf(data: bytes, *, filename: str | None = None) -> Extraction:
     """A PDF on its own: embedded e-invoice XML when present, else its text."""
     content = read_pdf(data)
     if not content.readable:
         return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."], score=UNREAD)
-    result = extract_text_document(content.text, filename=filename)
+    result = extract_text_document(content.text, filename=filename, layout=content.layout)
     if content.einvoice is not None:
         _apply_einvoice(result, content.einvoice)
     return _signed(result)
 
 
-def extract_text_document(text: str, *, filename: str | None = None, html: str | None = None) -> Extraction:
+def extract_text_document(
+    text: str, *, filename: str | None = None, html: str | None = None, layout: Callable[[], str] | None = None
+) -> Extraction:
     """A document that is not an email (a PDF's text, a plain-text invoice, a saved HTML page): its first
-    lines play the part of a subject; schema.org markup in `html` is read first."""
+    lines play the part of a subject; schema.org markup in `html` is read first; the tables of `html`, or a
+    PDF's `layout` text (columns kept), pair a total with its label when the line text does not."""
     filename = cap_header(filename, MAX_FILENAME_CHARS) if filename else None
     name = re.sub(r"\.(?:pdf|txt|html?)$", "", filename or "", flags=re.IGNORECASE)
     text = text[:MAX_TEXT_CHARS]
     fields = _read_fields(name, text)
+    if fields.total is None and html:
+        _pair_by_layout(fields, html_total(html[:MAX_HTML_CHARS]))
+    if fields.total is None and layout is not None:
+        _pair_by_layout(fields, layout_total(layout()[:MAX_TEXT_CHARS]))
     # A PDF's heading plays the part of an email's subject ("INVOICE", "Facture n° …").
     heading = "\n".join([name, *fields.lines[:_HEADING_LINES]])
     ev = assess(Signals(heading, "\n".join(fields.lines), fields.total, fields.number_priority))
@@ -155,6 +173,8 @@ def extract_email(parsed: ParsedEmail) -> Extraction:
     """One email: its body, then any PDF attachments, which win on the fields they carry."""
     parsed = _bounded(parsed)
     fields = _read_fields(parsed.subject, parsed.text)
+    if fields.total is None and parsed.html:  # gated: parsing the tables again costs ~1 ms a mail
+        _pair_by_layout(fields, html_total(parsed.html[:MAX_HTML_CHARS]))
     ev = assess(_email_signals(parsed, fields))
     declared = _declare(ev, parsed.html)
     pdf = _first_receipt_pdf(parsed.attachments)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pypdf import PdfReader
@@ -25,6 +26,7 @@ class PdfContent:
     text: str
     einvoice: EInvoice | None
     readable: bool
+    layout: Callable[[], str] | None = None  # the text with its columns kept, read only when asked for
 
 
 def read_pdf(data: bytes) -> PdfContent:
@@ -35,7 +37,18 @@ def read_pdf(data: bytes) -> PdfContent:
     except Exception:  # pypdf raises many types on corrupt input; an unreadable PDF is just not evidence
         return PdfContent("", None, readable=False)
     text = fix_visual_order("\n".join(pages))
-    return PdfContent(text, _embedded_invoice(reader), readable=True)
+    return PdfContent(text, _embedded_invoice(reader), readable=True, layout=lambda: _layout_text(reader))
+
+
+def _layout_text(reader: PdfReader) -> str:
+    """The first pages in pypdf's layout mode, which keeps a table's columns apart with spaces."""
+    pages = []
+    for page in reader.pages[:MAX_PAGES]:
+        try:
+            pages.append(page.extract_text(extraction_mode="layout") or "")
+        except Exception:
+            pages.append("")
+    return fix_visual_order("\n".join(pages))
 
 
 def _page_text(page: object) -> str:

@@ -38,7 +38,8 @@ _GRAND = (
     r"grand total|total due|amount due|balance due|total amount|invoice total|order total|total price|"
     r"total cost|trip total|total charges?|total to pay|amount to pay|total \(?incl\w*\.?(?: vat| tax)?\)?|"
     r"total ttc|montant ttc|somme à payer|net à payer|total facture|montant du prélèvement|"
-    r"gesamtbetrag|rechnungsbetrag|zahlbetrag|endbetrag|bruttobetrag|due payable|totaalbedrag|"
+    r"gesamtbetrag|rechnungsbetrag|rechnungssumme|gesamtsumme|endsumme|brutto|"
+    r"zahlbetrag|endbetrag|bruttobetrag|due payable|totaalbedrag|"
     r"factuur totaal|te betalen|do zapłaty|razem do zapłaty|kwota do zapłaty|"
     r'סה"כ לתשלום|סך הכל לתשלום|סכום לתשלום|סה"כ כולל מע"מ|לתשלום'
 )
@@ -51,7 +52,7 @@ _LABELS = re.compile(_LABEL_PATTERN, re.IGNORECASE)
 # For lower-cased text with "\n" in front: each label led by the non-word character before it, which lets
 # the engine skip whole words in C.
 _LABELS_LOWER = re.compile(_LABEL_PATTERN.replace("(?<!\\w)", "\\W", 1))
-_PRIORITY = {"paid": 3, "grand": 2, "total": 1}
+PRIORITY = {"paid": 3, "grand": 2, "total": 1}
 _LOOKAHEAD_LINES = 2
 # How far from its label an amount is looked for: windows, not whole lines, so that a line of many labels
 # costs linear time (each label reading its whole line was quadratic).
@@ -71,7 +72,7 @@ def find_total(lines: list[str]) -> TotalCandidate | None:
     candidates = [c for i, found in labels.items() for c in _candidates_at(lines, labels, i, found)]
     if not candidates:
         return None
-    return max(candidates, key=_rank)
+    return max(candidates, key=rank)
 
 
 def _labels_by_line(lines: list[str]) -> dict[int, list[tuple[str, int, int, str]]]:
@@ -94,7 +95,12 @@ def _label_spans(text: str, low: str | None) -> list[tuple[str, int, int]]:
     return [(m.lastgroup or "", m.start(), m.end() - 1) for m in _LABELS_LOWER.finditer("\n" + low)]
 
 
-def _rank(c: TotalCandidate) -> tuple[int, bool, bool, object]:
+def label_kinds(text: str) -> list[tuple[str, int, int]]:
+    """Every label in one piece of text: (kind, start, end); kind "excluded" for look-alikes."""
+    return _label_spans(text, lowered(text))
+
+
+def rank(c: TotalCandidate) -> tuple[int, bool, bool, object]:
     return (c.priority, c.money.value != 0, c.money.currency is not None, abs(c.money.value))
 
 
@@ -104,12 +110,12 @@ _Labels = dict[int, list[tuple[str, int, int, str]]]
 def _candidates_at(lines: list[str], labels: _Labels, index: int, found: list) -> list[TotalCandidate]:
     out = []
     for n, (kind, start, end, text) in enumerate(found):
-        if kind not in _PRIORITY:
+        if kind not in PRIORITY:
             continue
         next_start = found[n + 1][1] if n + 1 < len(found) else None
         money = _money_after(lines, labels, index, end, next_start) or _money_before(lines[index], start)
         if money is not None:
-            out.append(TotalCandidate(money, text.strip(), _PRIORITY[kind]))
+            out.append(TotalCandidate(money, text.strip(), PRIORITY[kind]))
     return out
 
 
