@@ -3,7 +3,7 @@
 api and cli call services (the api never reaches flows or tasks: only Prefect does); deployments run the
 stack, the API server included; services reach flows only through Prefect and import no api, cli, flow or
 task; flows call tasks and services; the domain package imports no layer and none of Prefect, FastAPI or the
-database. Outside the CLI's lazily loaded commands, no
+database; queries are built only in models/. Outside the CLI's lazily loaded commands, no
 module imports a layer inside a function (the usual way an import cycle is hidden).
 """
 
@@ -30,6 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"receipt_sync"},
     "receipt_sync": set(),
 }
+# Statement builders: a query written with them belongs in models/queries (a function that takes a session).
+QUERY_BUILDERS = {"select", "insert", "update", "delete"}
 # Entry points that import their commands lazily, so `receipts --help` does not load Prefect.
 LAZY_IMPORTS_ALLOWED = ("cli.py", "deployments/")
 
@@ -68,6 +70,10 @@ def _violations() -> Iterator[str]:
                     yield f"{rel}:{node.lineno} {layer} imports {name}"
                 if layer == "receipt_sync" and top in FRAMEWORKS:
                     yield f"{rel}:{node.lineno} the domain package imports {name}"
+            if layer != "models" and isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                for alias in node.names:
+                    if alias.name in QUERY_BUILDERS:
+                        yield f"{rel}:{node.lineno} builds a query ({alias.name}) outside models/queries"
         if not rel.startswith(LAZY_IMPORTS_ALLOWED):
             for node in _function_imports(tree):
                 for name in _imported(node):
@@ -86,6 +92,7 @@ def test_every_import_follows_the_architecture() -> None:
         ("api", "import tasks.sync_pages\n", "api imports tasks.sync_pages"),
         ("receipt_sync", "from sqlalchemy import select\n", "the domain package imports sqlalchemy"),
         ("flows", "def f():\n    from services import slots\n", "imports services inside a function"),
+        ("api", "from sqlalchemy import select\n", "builds a query (select) outside models/queries"),
     ],
 )
 def test_the_rules_catch_a_wrong_import(

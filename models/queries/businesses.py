@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.business import Business
@@ -24,3 +25,8 @@ def get_business(session: Session, business_id: int) -> Business:
     if business is None:
         raise NotFoundError(f"business {business_id} not found")
     return business
+
+
+def business_by_name(session: Session, name: str) -> Business | None:
+    """The first business called `name` (names are not unique: the demo finds its own business by it)."""
+    return session.scalars(select(Business).where(Business.name == name).order_by(Business.id)).first()
