@@ -118,8 +118,3 @@ class BodyGuard:
         except BodyTooLarge as exc:
             if not started:
                 await _send_error(send, 413, "payload_too_large", str(exc.detail))
-
-
-# uvicorn options every launcher passes (deployments/up.py, docker-compose.yml): bounded header block, bounded
-# concurrent connections (more get 503), idle keep-alive connections closed after 5 s.
-UVICORN_LIMITS = ["--h11-max-incomplete-event-size", "16384", "--limit-concurrency", "200", "--timeout-keep-alive", "5"]

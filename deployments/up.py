@@ -21,7 +21,6 @@ from pathlib import Path
 
 import httpx
 
-from api.middleware import UVICORN_LIMITS
 from deployments.deploy import PROJECT_ROOT, DeployReport, deploy_all, prefect_executable
 from receipt_sync.errors import ConfigurationError, OrchestratorUnavailable
 from receipt_sync.polling import poll_until
@@ -30,6 +29,9 @@ from receipt_sync.settings import Settings, load_settings
 
 HOST = "127.0.0.1"
 GRACE_SECONDS = 10.0
+# uvicorn options every launcher passes (here and docker-compose.yml): bounded header block, bounded concurrent
+# connections (more get 503), idle keep-alive connections closed after 5 s. Body size: api/middleware.py.
+UVICORN_LIMITS = ["--h11-max-incomplete-event-size", "16384", "--limit-concurrency", "200", "--timeout-keep-alive", "5"]
 
 
 @dataclass

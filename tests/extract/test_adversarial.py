@@ -31,7 +31,8 @@ def _extract(raw: bytes) -> Extraction:
     return extract_email(parse_email(raw))
 
 
-@pytest.mark.parametrize("n", [10_000, 30_000, 100_000])
+# 65,000: just under the parser's header cap (receipt_sync/mime.py refuses longer headers as that message's error).
+@pytest.mark.parametrize("n", [10_000, 30_000, 65_000])
 def test_huge_subject_ending_in_a_label_is_not_a_receipt(n: int) -> None:
     result = _extract(_raw(subject="A" * n + "!receipt x"))
     assert not result.is_receipt
@@ -45,14 +46,15 @@ def test_body_of_repeated_labels_after_capitals_is_not_a_receipt() -> None:
 
 
 @pytest.mark.parametrize("space", ["\u2003", " ", "\t"])
-def test_sender_name_padded_with_50000_spaces_reads_as_its_words(space: str) -> None:
-    name = Header("a" + space * 50_000 + "b", "utf-8").encode(linesep="\r\n ")
+def test_sender_name_padded_with_12000_spaces_reads_as_its_words(space: str) -> None:
+    # 12,000 encoded spaces stay under the parser's 64 KiB header cap; longer names are refused before extraction.
+    name = Header("a" + space * 12_000 + "b", "utf-8").encode(linesep="\r\n ")
     result = _extract(_raw(sender=f"{name} <billing@example.com>"))
     assert result.vendor == "a b"
 
 
 def test_mailer_words_after_a_long_space_run_are_still_dropped() -> None:
-    name = Header("Acme" + "\u2003" * 20_000 + "Receipts", "utf-8").encode(linesep="\r\n ")
+    name = Header("Acme" + "\u2003" * 12_000 + "Receipts", "utf-8").encode(linesep="\r\n ")
     result = _extract(_raw(sender=f"{name} <billing@acme.example>"))
     assert result.vendor == "Acme"
 
@@ -72,9 +74,9 @@ def test_receipt_after_hostile_padding_keeps_its_fields() -> None:
     assert (result.total, result.currency, result.document_number) == (Decimal("42.17"), "USD", "R-2026-0042")
 
 
-@pytest.mark.parametrize("label", list(bench_cases(30_000)))
+@pytest.mark.parametrize("label", list(bench_cases(12_000)))
 def test_every_benchmarked_hostile_message_gets_an_answer(label: str) -> None:
-    result = _extract(bench_cases(30_000)[label])
+    result = _extract(bench_cases(12_000)[label])
     assert isinstance(result.is_receipt, bool)
     assert 0.0 <= result.confidence <= 1.0
     assert result.to_json()["reasons"]
