@@ -1,10 +1,10 @@
 """The import rules of ARCHITECTURE.md, checked over the source's syntax tree (no import is executed).
 
 api and cli call services (the api never reaches flows or tasks: only Prefect does); deployments run the
-stack (the API process by its module path, not by import); services reach flows only through Prefect and import no api, cli, flow or
-task; flows call tasks and services; the domain package imports no layer and none of Prefect, FastAPI or the
-database; queries are built only in models/. Outside the CLI's lazily loaded commands, no
-module imports a layer inside a function (the usual way an import cycle is hidden).
+stack (the API process by its module path, not by import); services reach flows only through Prefect and
+import no api, cli, flow or task; flows call tasks and services; the domain package imports no layer and
+none of Prefect, FastAPI or the database; queries are built only in models/. Outside the CLI's lazily loaded
+commands, no module imports a layer inside a function (the usual way an import cycle is hidden).
 """
 
 from __future__ import annotations
