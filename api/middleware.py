@@ -118,3 +118,9 @@ class BodyGuard:
         except BodyTooLarge as exc:
             if not started:
                 await _send_error(send, 413, "payload_too_large", str(exc.detail))
+
+
+def redact_infrastructure(text: str) -> str:
+    """Error text for API callers without the internal Prefect address (operators find it in logs, `doctor`)."""
+    url = str(get_settings().prefect_api_url or "")
+    return text.replace(url, "(internal)") if url else text

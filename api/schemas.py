@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from api.middleware import redact_infrastructure
 from models.queries.deletions import MAX_IDS as MAX_DELETION_IDS
 from models.queries.deletions import DeletionSummary, deletion_summary
 from models.runs import SyncRun
@@ -124,7 +125,7 @@ class SyncRunPublic(BaseModel):
                 "prefect_state": PrefectState(type=state.type, name=state.name, message=state.message)
                 if state
                 else None,
-                "prefect_error": view.prefect_error,
+                "prefect_error": redact_infrastructure(view.prefect_error) if view.prefect_error else None,
                 "prefect_ui_url": view.ui_url,
             }
         )

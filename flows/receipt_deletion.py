@@ -19,7 +19,7 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, State
 
 from models.queries.deletions import DeletionSummary
-from receipt_sync.retry import backoff_delays
+from receipt_sync.retry import JITTER, backoff_delays
 from receipt_sync.settings import get_settings
 from services.slots import business_slot
 from tasks.deletion_batches import (
@@ -95,7 +95,7 @@ def _with_retries(task_fn: Any) -> Any:
     return task_fn.with_options(
         retries=retries,
         retry_delay_seconds=backoff_delays(settings.deletion_retry_base_seconds, retries),
-        retry_jitter_factor=0.2,
+        retry_jitter_factor=JITTER,
         retry_condition_fn=retry_transient_only,
     )
 

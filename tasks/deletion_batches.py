@@ -11,8 +11,9 @@ find. Rules that keep receipts consistent:
 - a receipt whose object storage would not delete is kept, with only the document rows whose objects still
   exist, and recorded in `deletion_failure`; it is counted failed, never deleted, and retried at the end of
   the run and by every rerun;
-- if storage refuses every key of a batch on every attempt, that is an outage: nothing of the batch is
-  committed and the task raises `StorageUnavailable`, which Prefect retries with back-off.
+- if storage refuses every key of a batch at the first call, that is an outage: nothing of the batch is
+  committed and the task raises `StorageUnavailable` at once, which Prefect retries with back-off (one
+  budget for an outage, the key loop's for single refused keys: receipt_sync/retry.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from prefect import task
 from models.db import session_scope
 from models.queries import deletions as q
 from receipt_sync.errors import StorageUnavailable
-from receipt_sync.retry import backoff_delays, retry_failed_keys
+from receipt_sync.retry import retry_failed_keys
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, open_storage
 
@@ -138,13 +139,20 @@ def _execute(plan: BatchPlan, *, in_batch: bool) -> BatchOutcome:
 
 
 def _delete_objects(keys: list[str], *, outage_if_all_fail: bool) -> list[str]:
-    """Bulk delete with back-off for the keys that failed; an outage (nothing deleted at all) raises."""
+    """Bulk delete, the keys that failed retried alone (receipt_sync.retry); an outage (the first call
+    refused every key) raises at once for the task's retries."""
     settings = get_settings()
-    delays = backoff_delays(settings.deletion_retry_base_seconds, settings.deletion_storage_attempts - 1)
-    failed = retry_failed_keys(deletion_storage().delete_many, keys, delays)
-    if outage_if_all_fail and keys and len(failed) == len(keys):
-        raise StorageUnavailable(f"object storage refused all {len(keys)} documents of a batch")
-    return failed
+    return retry_failed_keys(
+        deletion_storage().delete_many,
+        keys,
+        attempts=settings.deletion_storage_attempts,
+        base=settings.deletion_retry_base_seconds,
+        outage=_outage if outage_if_all_fail else None,
+    )
+
+
+def _outage(count: int) -> StorageUnavailable:
+    return StorageUnavailable(f"object storage refused all {count} documents of a batch")
 
 
 @task(name="close-deletion-run")

@@ -14,7 +14,7 @@ from prefect import task
 from models.db import session_scope
 from models.queries.sync_runs import get_sync_run
 from receipt_sync.settings import get_settings
-from tasks.retry import backoff_delays, retry_transient_only
+from tasks.retry import transient_retries
 from tasks.sources import mail_source
 from tasks.sync_pages import MailboxCursor
 
@@ -54,10 +54,7 @@ def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dic
 
 @task(
     name="plan-sync",
-    retries=5,
-    retry_delay_seconds=backoff_delays,
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient_only,
+    **transient_retries(),
 )
 def plan_sync(run_id: int, mailbox_checkpoint: dict[str, Any] | None, force_full: bool = False) -> SyncPlan:
     """Choose the first page; the plan is saved as the run's checkpoint so a rerun resumes from it."""

@@ -24,7 +24,7 @@ from receipt_sync.pipeline import AnalysedMessage, MessageError
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
 from tasks.page_pipeline import FetchedPage, run_pipeline
-from tasks.retry import backoff_delays, retry_transient_only
+from tasks.retry import transient_retries
 from tasks.sources import mail_source
 
 MESSAGE_ERRORS_KEPT = 200
@@ -160,10 +160,7 @@ def _next_cursor(cursor: MailboxCursor, next_token: str | None, listed: int) -> 
 @task(
     name="sync-page",
     task_run_name="sync-page-{page_number}",
-    retries=5,
-    retry_delay_seconds=backoff_delays,
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient_only,
+    **transient_retries(),
 )
 def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutcome:
     """Take the page (read ahead while the previous one was stored), start reading the next one, analyse and

@@ -64,6 +64,7 @@ def settings_env(db_url: str, tmp_path: Path, override_settings: SettingsOverrid
         "STORAGE_URL": str(tmp_path / "data" / "documents"),
         "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "TASK_RETRY_BASE_SECONDS": "0.05",
+        "GMAIL_RETRY_BASE_SECONDS": "0.05",
         # The fake Gmail is not rate-limited unless a test says so: quota tests set their own regime.
         "GMAIL_QUOTA_UNITS_PER_MINUTE": "600000",
         "GMAIL_PROJECT_RATE_LIMIT": "false",

@@ -97,3 +97,9 @@ def gmail_mailboxes_by_business(session: Session) -> dict[int, list[MailboxConne
     for mailbox in rows:
         by_business.setdefault(mailbox.business_id, []).append(mailbox)
     return by_business
+
+
+def mailboxes_with_tokens(session: Session, *, for_update: bool = False) -> list[MailboxConnection]:
+    """Every mailbox with a stored (encrypted) refresh token; locked when the caller will rewrite them."""
+    stmt = select(MailboxConnection).where(MailboxConnection.encrypted_refresh_token.isnot(None))
+    return list(session.scalars(stmt.with_for_update() if for_update else stmt))

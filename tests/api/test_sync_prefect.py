@@ -124,10 +124,14 @@ def test_cancel_stops_the_flow_run_and_frees_the_business(
 
 @pytest.mark.usefixtures("idle_worker")
 def test_worker_config_and_job_health_show_the_pool_and_its_worker(client: TestClient, world: World) -> None:
-    config = client.get("/api/jobs/worker/config", headers=world.a.headers).json()
+    config = client.get("/api/jobs/worker/config", headers=world.admin_headers).json()
     assert config["work_pool"]["name"] == "receipts" and config["online_workers"] >= 1
     assert "gmail-sync/gmail-sync" in config["deployments"]
     assert {"name": "default", "paused": False} in config["queues"]
-    health = client.get("/api/jobs/health", headers=world.a.headers).json()
-    assert health["ok"] is True and health["prefect_api"] == "ok"
+    health = client.get("/api/jobs/health", headers=world.admin_headers).json()
+    assert health["ok"] is True and health["prefect_api"] == "ok" and health["workers"]
+    # Members learn whether it works, not the worker hosts or internal URLs.
+    assert client.get("/api/jobs/worker/config", headers=world.a.headers).status_code == 403
+    member = client.get("/api/jobs/health", headers=world.a.headers).json()
+    assert member == {"ok": True, "database": "ok", "prefect_api": "ok"}
     assert client.get("/readyz").status_code == 200

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,10 +120,17 @@ def up_db(pg_server: PostgresServer) -> str:
 
 
 @pytest.fixture(scope="session")
-def up_settings(
-    up_db: str, up_gmail: FakeGmailServer, alert_webhook: Webhook, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("up-data")
+def up_data_dir() -> Iterator[Path]:
+    """`up`'s DATA_DIR, outside pytest's temp root: `up` runs PostgreSQL there as an unprivileged user, and
+    every pytest session on the machine resets that root to mode 0700, which would lock the server out."""
+    data = Path(tempfile.mkdtemp(prefix="receipts-up-"))
+    yield data
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def up_settings(up_db: str, up_gmail: FakeGmailServer, alert_webhook: Webhook, up_data_dir: Path) -> dict[str, str]:
+    data = up_data_dir
     return {
         "DATABASE_URL": up_db,
         "DATA_DIR": str(data),
@@ -153,7 +162,7 @@ def receipts_up(up_settings: dict[str, str]) -> Iterator[UpProcess]:
     up = UpProcess(proc, f"http://127.0.0.1:{api_port}", f"{prefect}/api", prefect, env)
     threading.Thread(target=_read_lines, args=(up,), daemon=True).start()
     try:
-        _wait_ready(up, timeout=180)
+        _wait_ready(up, timeout=360)
         yield up
     finally:
         if proc.poll() is None:

@@ -61,6 +61,30 @@ def test_sync_through_a_429_storm_and_5xx_stores_every_receipt_once(
     assert gmail.max_units_in_window(60) <= 6000
 
 
+def test_full_sync_through_cut_answers_5xx_and_a_429_storm_stores_every_receipt(
+    gmail: FakeGmailServer,
+    connect_business: Callable[..., int],
+    sync_env: dict[str, str],
+    override_settings: SettingsOverride,
+) -> None:
+    """Issue 14's reproduction, scaled down: 5 % of answers cut short (IncompleteRead), 10 % 5xx, a 429 storm
+    (3 s here, against a retry budget based on 0.2 s), 300 messages."""
+    messages = sample_messages(300, seed=41)
+    load(gmail, messages)
+    business_id = connect_business()
+    override_settings({"GMAIL_RETRY_BASE_SECONDS": "0.2"})
+    gmail.cut_rates = {"truncate": 0.05}
+    gmail.cut_next(2, "truncate")  # at least two, whatever the random draws
+    gmail.error_rate = 0.1
+    gmail.storm(3.0, on="messages.get")
+
+    summary = gmail_sync(business_id=business_id, mode="full")
+
+    assert summary["status"] == "completed"
+    assert well_formed_stored(set(stored_receipts(business_id)), messages) == receipt_ids(messages)
+    assert any(kind == "truncate" for _, kind in gmail.cuts) and any(r.status == 429 for r in gmail.requests)
+
+
 class FlakyStorage:
     """The real storage, except that the first `failures` uploads fail (an S3 outage mid-page)."""
 
