@@ -20,7 +20,6 @@ from models.mailbox import MailboxConnection
 from models.queries.sync_runs import (
     active_sync_run,
     create_sync_run,
-    fail_if_stale,
     finish_run,
     stale_reason,
     stale_thresholds,
@@ -34,6 +33,7 @@ from receipt_sync.errors import (
     SyncAlreadyRunning,
 )
 from receipt_sync.settings import Settings
+from services.reconcile import reconcile_business
 
 ERROR_PREVIEW = 500
 RERUNNABLE = ("failed", "cancelled")
@@ -79,16 +79,17 @@ def cancel_quietly(settings: Settings, flow_run_id: str | None) -> None:
 
 
 def clear_dead_run(session: Session, settings: Settings, business_id: int) -> SyncRun | None:
-    """Fail the business's active run if Prefect ended it or it went stale, and cancel its flow run.
+    """Fail the business's active run if Prefect ended it or its process is gone (services/reconcile.py).
 
-    Returns the run when it failed that way (a lost worker or a crash), so the next run can resume it.
+    A dead run's flow run is set Crashed (not cancelled: no process is left to acknowledge a cancellation)
+    and its slot freed. Returns the run when it failed that way, so the next run can resume it.
     """
     active = active_sync_run(session, business_id)
     if active is None:
         return None
     reconcile(session, settings, active)
-    if active.status in ACTIVE_STATUSES and fail_if_stale(session, active, **stale_thresholds(settings)):
-        cancel_quietly(settings, active.flow_run_id)
+    if active.status in ACTIVE_STATUSES:
+        reconcile_business(session, settings, active)
     session.commit()
     return active if active.status == "failed" else None
 
@@ -174,6 +175,8 @@ def _start_flow_run(session: Session, settings: Settings, run: SyncRun) -> None:
             parameters={**(run.parameters or {}), "business_id": run.business_id, "sync_run_id": run.id},
             name=f"gmail-sync/business-{run.business_id}/{mode}",
             tags=[f"business:{run.business_id}", "gmail-sync", *(["rerun"] if run.rerun_of_id else [])],
+            # Incremental syncs have a queue of their own, served first: large first syncs cannot starve them.
+            work_queue=settings.incremental_work_queue if mode == "incremental" else None,
         )
         run.flow_run_id = triggered.flow_run_id
         session.commit()
@@ -183,8 +186,11 @@ def _start_flow_run(session: Session, settings: Settings, run: SyncRun) -> None:
 
 
 def rerun(session: Session, settings: Settings, old: SyncRun) -> SyncRun:
-    """A new run of a failed/cancelled one with its parameters and checkpoint (so it resumes)."""
-    if old.status not in RERUNNABLE:
+    """A new run of a failed/cancelled/stale one with its parameters and checkpoint (so it resumes).
+
+    A stale run (its process is gone) is failed first by the trigger's own dead-run check.
+    """
+    if old.status not in RERUNNABLE and not stale_reason_for(settings, old):
         raise RunStateConflict(f"only failed or cancelled runs can be rerun; run {old.id} is {old.status}")
     parameters = dict(old.parameters or {"mode": old.mode})
     parameters.setdefault("mode", old.mode)
