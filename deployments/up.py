@@ -29,11 +29,15 @@ from deployments import capacity
 from deployments.deploy import PROJECT_ROOT, DeployReport, deploy_all, prefect_executable
 from deployments.local_postgres import LocalPostgres, start_local_postgres
 from receipt_sync.errors import ConfigurationError, OrchestratorUnavailable
+from receipt_sync.polling import poll_until
 from receipt_sync.retry import backoff_delays
 from receipt_sync.settings import Settings, get_settings, load_settings
 
 HOST = "127.0.0.1"
 GRACE_SECONDS = 10.0
+# uvicorn options every launcher passes (here and docker-compose.yml): bounded header block, bounded concurrent
+# connections (more get 503), idle keep-alive connections closed after 5 s. Body size: api/middleware.py.
+UVICORN_LIMITS = ["--h11-max-incomplete-event-size", "16384", "--limit-concurrency", "200", "--timeout-keep-alive", "5"]
 PRODUCT_DB, PREFECT_DB = "receipts", "prefect"
 PREFECT_DB_VARIABLES = ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
 # Enough for the Prefect server's pools, a worker's flow runs and the API (PostgreSQL's default is 100).
@@ -116,18 +120,21 @@ def require_free_port(port: int, flag: str) -> None:
 
 
 def wait_until(check: Callable[[], bool], child: Child, what: str, timeout: float, stopping: threading.Event) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if stopping.is_set():
             raise Interrupted(what)
         if child.proc.poll() is not None:
             raise ConfigurationError(
                 f"{what} exited (code {child.proc.returncode}); see {child.log}:\n{_tail(child.log)}"
             )
-        if check():
-            return
-        time.sleep(0.3)
-    raise ConfigurationError(f"{what} did not become ready in {timeout:.0f} s; see {child.log}:\n{_tail(child.log)}")
+        return check()
+
+    try:
+        poll_until(ready, what=what, timeout=timeout, every=0.3)
+    except TimeoutError:
+        raise ConfigurationError(
+            f"{what} did not become ready in {timeout:.0f} s; see {child.log}:\n{_tail(child.log)}"
+        ) from None
 
 
 def _tail(log: Path, chars: int = 2000) -> str:
@@ -144,10 +151,17 @@ def http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
+def _prefect_auth() -> tuple[str, str] | None:
+    """Basic auth for the Prefect API when PREFECT_SERVER_API_AUTH_STRING (`user:password`) locks it."""
+    user, sep, password = os.environ.get("PREFECT_SERVER_API_AUTH_STRING", "").partition(":")
+    return (user, password) if sep else None
+
+
 def worker_online(api_url: str, pool: str, name: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            resp = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=2.0)
+            auth = _prefect_auth()
+            resp = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=2.0, auth=auth)
         except httpx.HTTPError:
             return False
         return resp.status_code == 200 and any(w["name"] == name and w["status"] == "ONLINE" for w in resp.json())
@@ -187,6 +201,8 @@ def child_env(config: UpConfig, **extra: str) -> dict[str, str]:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PYTHONUNBUFFERED="1",
     )
+    if os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):  # a locked server: its worker, API and CLI authenticate
+        env["PREFECT_API_AUTH_STRING"] = os.environ["PREFECT_SERVER_API_AUTH_STRING"]
     env.update(extra)
     return env
 
@@ -259,6 +275,7 @@ def start_worker(stack: Stack, config: UpConfig, settings: Settings, logs: Path)
 
 def start_api(stack: Stack, config: UpConfig, logs: Path) -> None:
     cmd = [_venv_bin("uvicorn"), "api.app:create_app", "--factory", "--host", HOST, "--port", str(config.api_port)]
+    cmd += UVICORN_LIMITS
     child = stack.start("API", cmd, child_env(config), logs / "api.log")
     wait_until(http_ok(f"{config.api_url}/healthz"), child, "the API", 60, stack.stopping)
 

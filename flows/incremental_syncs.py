@@ -7,9 +7,10 @@ a live one is left alone; the idle ones are probed (one `getProfile` each, bound
 process: services/mailbox_probe.py) and an incremental sync is started only for a mailbox whose history id
 moved, that never completed a sync, whose last run failed or that is overdue — through the `gmail-sync`
 deployment, on its own work queue served before long syncs (the same path as the API's trigger, so the
-one-active-run guard and the no-worker refusal apply). Businesses whose mailbox `needs_reauth` are skipped and logged: only the
-user reconnecting can fix them. Mailboxes with no completed sync for `overdue_hours` raise an event that the
-"overdue mailbox" automation turns into a notification (deployments/automations.py).
+one-active-run guard and the no-worker refusal apply). Businesses whose mailbox `needs_reauth` are skipped
+and logged: only the user reconnecting can fix them. Mailboxes with no completed sync (nor an unchanged probe)
+for `overdue_hours` raise an event that the "overdue mailbox" automation turns into a notification
+(deployments/automations.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from services.mailbox_probe import (
     up_to_date_at,
 )
 from services.reconcile import crash_quietly, reconcile_runs
+from services.sync_requests import request_sync
 from tasks.mailbox_probes import probe_all
 
 OVERDUE_EVENT = "receipts.mailbox.sync-overdue"
@@ -163,8 +165,6 @@ def _retry_unreachable(task: object, task_run: object, state: object) -> bool:
 @task(name="start-incremental-sync", retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_unreachable)
 def start_incremental_sync(business_id: int) -> str | None:
     """Queue one incremental sync through the deployment (trigger `schedule`); returns its flow run id."""
-    from deployments.sync_requests import request_sync
-
     with session_scope() as session:
         run = request_sync(
             session, get_settings(), business_id=business_id, parameters={"mode": "incremental"}, trigger="schedule"

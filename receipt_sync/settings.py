@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     gmail_profile_cost: int = Field(default=1, gt=0)
     gmail_max_in_flight: int = Field(default=5, gt=0)
     gmail_batch_size: int = Field(default=50, gt=0, le=100)
+    gmail_retry_base_seconds: float = Field(default=1.0, ge=0)  # first back-off of a Gmail call (retry.py)
     gmail_page_size: int = Field(default=500, gt=0, le=500)
     gmail_receipt_query: str = RECEIPT_QUERY  # "" lists every message of the window
     # Project-wide Gmail quota shared by every worker through a Prefect rate limit (a global concurrency
@@ -72,6 +73,8 @@ class Settings(BaseSettings):
     sync_slot_lease_seconds: float = Field(default=60.0, ge=60)  # Prefect refuses leases under 60 s
     sync_slot_timeout_seconds: float = Field(default=600.0, gt=0)
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    message_time_budget_seconds: float = Field(default=30.0, gt=0)
+    api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     mbox_page_size: int = Field(default=200, gt=0)
     # Receipt deletion: batch size, and back-off for transient storage/database failures (2 s doubling to 30 s).
     deletion_batch_size: int = Field(default=1000, gt=0, le=10000)

@@ -38,14 +38,14 @@ from prefect.states import State
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deployments import prefect_api
-from flows.business_slot import free_dead_holders_slot
 from models.base import utcnow
 from models.db import session_scope
 from models.queries.sync_runs import finish_run, stale_reason, stale_thresholds
 from models.runs import ACTIVE_STATUSES, SyncRun
 from receipt_sync.errors import OrchestratorUnavailable
 from receipt_sync.settings import Settings
+from services import prefect_access
+from services.slots import free_dead_holders_slot
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def crash_quietly(settings: Settings, business_id: int, flow_run_id: str | None,
     if not flow_run_id:
         return False
     try:
-        with prefect_api.prefect_client(settings) as client:
+        with prefect_access.prefect_client(settings) as client:
             return crash_flow_run(client, flow_run_id, reason)
     except OrchestratorUnavailable:
         return False
@@ -215,10 +215,10 @@ def reconcile_runs(settings: Settings) -> Reconciliation:
     with session_scope() as session:
         active_ids = [r.flow_run_id for r in active_runs(session) if r.flow_run_id]
     try:
-        with prefect_api.prefect_client(settings) as client:
+        with prefect_access.prefect_client(settings) as client:
             unfinished = _unfinished_sync_flow_runs(client)
             facts = {**_facts_of(client, [i for i in active_ids if i not in unfinished]), **unfinished}
-            worker_alive = bool(prefect_api.pool_status(settings).online_workers)
+            worker_alive = bool(prefect_access.pool_status(settings).online_workers)
     except OrchestratorUnavailable as exc:
         result.prefect_error = str(exc)
     with session_scope() as session:
@@ -229,7 +229,7 @@ def reconcile_runs(settings: Settings) -> Reconciliation:
     with session_scope() as session:
         to_crash.update(_orphans(session, unfinished, to_crash))
     try:
-        with prefect_api.prefect_client(settings) as client:
+        with prefect_access.prefect_client(settings) as client:
             for flow_run_id, reason in to_crash.items():
                 if crash_flow_run(client, flow_run_id, reason):
                     result.crashed_flow_runs.append(flow_run_id)
@@ -266,17 +266,17 @@ def reconcile_business(session: Session, settings: Settings, run: SyncRun) -> st
     worker_alive: bool | None = None
     with contextlib.suppress(OrchestratorUnavailable):
         if run.flow_run_id:
-            with prefect_api.prefect_client(settings) as client:
+            with prefect_access.prefect_client(settings) as client:
                 facts = _facts_of(client, [run.flow_run_id]).get(run.flow_run_id, facts)
         if run.status == "queued":
-            worker_alive = bool(prefect_api.pool_status(settings).online_workers)
+            worker_alive = bool(prefect_access.pool_status(settings).online_workers)
     reason = dead_reason(run, settings, prefect_state=facts.state, worker_alive=worker_alive)
     if not reason:
         return None
     finish_run(session, run, "failed", f"stale: {reason}")
     session.flush()  # the caller commits (the trigger's transaction)
     if run.flow_run_id:
-        with contextlib.suppress(OrchestratorUnavailable), prefect_api.prefect_client(settings) as client:
+        with contextlib.suppress(OrchestratorUnavailable), prefect_access.prefect_client(settings) as client:
             crash_flow_run(client, run.flow_run_id, reason)
     free_slot(run.business_id)
     return reason

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,7 @@ import pytest
 
 from receipt_sync.mail.base import RawMessage
 from receipt_sync.mail.gmail import GmailSource
-from receipt_sync.mail.quota import MailboxQuota, ProjectQuota
+from receipt_sync.mail.quota import MailboxQuota
 from tests.fakes.gmail_server import FakeGmailServer, FakeMessage, RequestRecord
 from tests.mail.test_gmail_source import REFRESH_TOKEN, make_mail, settings_for
 
@@ -108,27 +107,39 @@ def test_a_rate_limit_answer_pauses_every_thread_for_its_retry_after(gmail: Fake
     assert len(refused) == 6  # and the refusals did not multiply into a storm
 
 
-def test_project_quota_is_shared_by_every_worker_through_prefect(prefect_api_url: str) -> None:
-    """Two handles on one Prefect rate limit (two workers) together stay within the project's units."""
-    name = f"gmail-project-test-{time.monotonic_ns()}"
-    workers = [ProjectQuota(name, units_per_minute=12_000, chunk=60) for _ in range(2)]
-    taken = [0, 0]
-    deadline = time.monotonic() + 6
-    started = time.monotonic()
+def fetch_all_in_pages(source: GmailSource, ids: list[str], threads: int = 2) -> list[RawMessage]:
+    """Like a sync: a few threads, each fetching a page of ids (in batches sized by the limiter)."""
+    pages = [ids[i : i + 20] for i in range(0, len(ids), 20)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return [m for page in pool.map(source.fetch_messages, pages) for m in page]  # type: ignore[misc]
 
-    def spend(index: int) -> None:
-        while time.monotonic() < deadline:
-            workers[index].take(20)
-            taken[index] += 20
 
-    threads = [threading.Thread(target=spend, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
+@pytest.mark.parametrize("burst_seconds", [1.0, 0.5])
+def test_limiter_learns_a_per_second_bucket_and_stops_being_refused(
+    gmail: FakeGmailServer, burst_seconds: float
+) -> None:
+    """Gmail enforcing the 2026 regime (6,000 units a minute, 20 a fetch) as a bucket of `burst_seconds`: the
+    limiter learns a burst that fits it, sizes its batches to it and fetches everything, rarely refused."""
+    gmail.quota_units_per_minute, gmail.quota_model, gmail.burst_seconds = 6000, "bucket", burst_seconds
+    gmail.latency = 0.02
+    quota = MailboxQuota(6000, max_in_flight=5)
+    ids = gmail.message_ids[:60]
 
-    allowed = workers[0].burst + workers[0].decay_per_second * elapsed + 2 * workers[0].chunk
-    assert 0 < sum(taken) <= allowed
-    assert all(t > 0 for t in taken)  # both workers got a share
-    assert sum(w.acquisitions for w in workers) * 60 >= sum(taken)  # one Prefect call per 60-unit chunk
+    fetched = fetch_all_in_pages(source_with(gmail, quota), ids)
+
+    assert [m.id for m in fetched] == ids and all(m.raw == gmail.raw(m.id) for m in fetched)
+    calls = gmail.calls("messages.get")
+    assert len([r for r in calls if r.status == 429]) <= 0.1 * len(calls)  # the first ones teach it
+    assert quota.batch_limit(FETCH_COST) * FETCH_COST <= max(FETCH_COST, 100 * burst_seconds)  # fits the bucket
+
+
+def test_too_many_concurrent_requests_lowers_the_in_flight_cap(gmail: FakeGmailServer) -> None:
+    gmail.latency, gmail.max_concurrent = 0.1, 2
+    quota = MailboxQuota(1_000_000, max_in_flight=5)
+    source = source_with(gmail, quota)
+    ids = gmail.message_ids[:60]
+
+    fetched = fetch_all_in_pages(source, ids, threads=5)
+
+    assert sorted(m.id for m in fetched) == sorted(ids)
+    assert quota.shape()["max_in_flight"] < 5  # learned from "Too many concurrent requests for user"

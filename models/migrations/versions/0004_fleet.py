@@ -5,14 +5,14 @@ when it moved; the last probe's time, history id and error are kept on the mailb
 can show when a mailbox was last checked, and so a changed mailbox is told from an unchanged one.
 
 Revision ID: 0004_fleet
-Revises: 0003
+Revises: 0005_sec (chained after the sec migration already on main)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_fleet"
-down_revision = "0003"
+down_revision = "0005_sec"
 branch_labels = None
 depends_on = None
 
