@@ -57,13 +57,15 @@ _ENDED = ("CRASHED", "FAILED", "CANCELLED")
 
 @dataclass(frozen=True)
 class FlowRunFacts:
-    """What Prefect knows of a flow run that the reconciler uses (its state type)."""
+    """What Prefect knows of a flow run that the reconciler uses: its state type and since when."""
 
     state: str | None
+    since: datetime | None = None
 
     @classmethod
     def of(cls, run: object) -> FlowRunFacts:
-        return cls(run.state.type.value if run.state else None)  # type: ignore[attr-defined]
+        state = run.state  # type: ignore[attr-defined]
+        return cls(state.type.value, state.timestamp) if state else cls(None)
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,14 @@ def dead_reason(
     *,
     prefect_state: str | None,
     worker_alive: bool | None,
+    state_since: datetime | None = None,
     now: datetime | None = None,
 ) -> str | None:
     """Why `run` (queued or running) has no live process behind it, or None while it may still be working.
 
     `prefect_state` is its flow run's state type (None when unknown), `worker_alive` whether a worker with a
-    fresh heartbeat polls the pool (None when unknown: then the pickup rule waits).
+    fresh heartbeat polls the pool (None when unknown: then the pickup rule waits), `state_since` when Prefect
+    entered that state.
     """
     if run.status not in ACTIVE_STATUSES:
         return None
@@ -116,8 +120,9 @@ def dead_reason(
     if run.status == "running":
         return stale_reason(run, **stale_thresholds(settings), now=now)
     waited = now - run.created_at
-    if prefect_state in ("RUNNING", "PENDING") and waited > timedelta(seconds=settings.sync_stale_after_seconds):
-        return f"its flow process started but never opened the run in {int(waited.total_seconds())} s"
+    running_for = now - state_since if prefect_state == "RUNNING" and state_since else None
+    if running_for and running_for > timedelta(seconds=settings.sync_stale_after_seconds):
+        return f"its flow process started but never opened the run in {int(running_for.total_seconds())} s"
     if worker_alive is False and waited > timedelta(seconds=settings.sync_pickup_timeout_seconds):
         return NO_WORKER.format(seconds=int(settings.sync_pickup_timeout_seconds))
     if waited > timedelta(seconds=settings.sync_time_limit_seconds):
@@ -136,7 +141,9 @@ def fail_dead_runs(
     dead = []
     for run in active_runs(session):
         facts = flow_runs.get(run.flow_run_id or "") or FlowRunFacts(None)
-        reason = dead_reason(run, settings, prefect_state=facts.state, worker_alive=worker_alive)
+        reason = dead_reason(
+            run, settings, prefect_state=facts.state, worker_alive=worker_alive, state_since=facts.since
+        )
         if reason:
             finish_run(session, run, "failed", f"stale: {reason}")
             dead.append(DeadRun(run.business_id, run.id, run.flow_run_id, reason))
@@ -270,7 +277,7 @@ def reconcile_business(session: Session, settings: Settings, run: SyncRun) -> st
                 facts = _facts_of(client, [run.flow_run_id]).get(run.flow_run_id, facts)
         if run.status == "queued":
             worker_alive = bool(prefect_access.pool_status(settings).online_workers)
-    reason = dead_reason(run, settings, prefect_state=facts.state, worker_alive=worker_alive)
+    reason = dead_reason(run, settings, prefect_state=facts.state, worker_alive=worker_alive, state_since=facts.since)
     if not reason:
         return None
     finish_run(session, run, "failed", f"stale: {reason}")
