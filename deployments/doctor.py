@@ -134,6 +134,15 @@ def check_dead_runs(settings: Settings) -> str:
     return result.summary()
 
 
+def check_probes(settings: Settings) -> str:
+    """When the incremental round last checked each mailbox (its `getProfile` probe)."""
+    from models.db import session_scope
+    from services.mailbox_probe import probe_summary
+
+    with session_scope() as session:
+        return probe_summary(session)
+
+
 def check_storage(settings: Settings) -> str:
     from receipt_sync.storage import open_storage
 
@@ -160,6 +169,7 @@ CHECKS: list[tuple[str, Callable[[Settings], str], tuple[str, ...]]] = [
     ("worker", check_worker, ("prefect api",)),
     ("concurrency limits", check_concurrency_limits, ("prefect api", "database")),
     ("dead runs", check_dead_runs, ("prefect api", "database")),
+    ("mailbox probes", check_probes, ("database",)),
     ("object storage", check_storage, ()),
 ]
 

@@ -132,3 +132,19 @@ def record_probes(session: Session, probes: Iterable[Probe], when: datetime | No
         if probe.auth_error:
             mailbox.status = "needs_reauth"
             mailbox.status_reason = probe.error
+
+
+def probe_summary(session: Session, now: datetime | None = None) -> str:
+    """When the active Gmail mailboxes were last checked, for `receipts doctor`."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(MailboxConnection.last_probed_at, MailboxConnection.last_probe_error).where(
+            MailboxConnection.provider == "gmail", MailboxConnection.status == "active"
+        )
+    ).all()
+    if not rows:
+        return "no active Gmail mailbox"
+    probed = [at for at, _ in rows if at is not None]
+    errors = sum(1 for _, error in rows if error)
+    oldest = f", oldest probe {int((now - min(probed)).total_seconds())} s ago" if probed else ""
+    return f"{len(rows)} active Gmail mailbox(es), {len(probed)} probed{oldest}, {errors} last probe(s) failed"
