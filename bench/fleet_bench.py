@@ -117,7 +117,7 @@ def _server_pid(api_url: str) -> int:
     raise RuntimeError("prefect server process not found")
 
 
-def add_mailboxes(count: int, history_id: str, changed: int) -> list[int]:
+def add_mailboxes(count: int, history_id: str, changed: int, first: int = 0) -> list[int]:
     """`count` businesses with the shared mailbox connected, last synced at `history_id` (or one before)."""
     from models.base import utcnow
     from models.db import session_scope
@@ -130,15 +130,28 @@ def add_mailboxes(count: int, history_id: str, changed: int) -> list[int]:
     ids = []
     with session_scope() as session:
         for i in range(count):
-            business = create_business(session, f"Fleet {i}")
+            business = create_business(session, f"Fleet {first + i}")
             stored = str(int(history_id) - 1) if i < changed else history_id
             session.add(
-                MailboxConnection(business_id=business.id, provider="gmail", address=f"fleet-{i}@bench.example",
+                MailboxConnection(business_id=business.id, provider="gmail", address=f"fleet-{first + i}@bench.example",
                                   encrypted_refresh_token=token, sync_checkpoint={"history_id": stored},
                                   last_synced_at=utcnow())
             )  # fmt: skip
             ids.append(business.id)
     return ids
+
+
+def mark_changed(count: int, history_id: str) -> None:
+    """The first `count` idle mailboxes get a last-synced history id one before the current one (new mail)."""
+    from sqlalchemy import select
+
+    from models.db import session_scope
+    from models.mailbox import MailboxConnection
+
+    with session_scope() as session:
+        rows = session.scalars(select(MailboxConnection).order_by(MailboxConnection.id).limit(count)).all()
+        for mailbox in rows:
+            mailbox.sync_checkpoint = {"history_id": str(int(history_id) - 1)}
 
 
 class Sampler(threading.Thread):
@@ -213,9 +226,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     results = []
-    for n in args.mailboxes:
-        with topology() as top, _idle_worker(top):
-            add_mailboxes(n, top.history_id, changed=int(n * args.changed_share))
+    # One topology for every N (Prefect's client settings are fixed once per process): mailboxes are added
+    # up to each N in turn, and the changed share is applied to the first mailboxes before each round.
+    with topology() as top, _idle_worker(top):
+        have = 0
+        for n in sorted(args.mailboxes):
+            add_mailboxes(n - have, top.history_id, changed=0, first=have)
+            have = n
+            mark_changed(int(n * args.changed_share), top.history_id)
             for _ in range(args.rounds):
                 results.append({"changed_share": args.changed_share, **one_round(top, n)})
                 print(json.dumps(results[-1]), flush=True)
