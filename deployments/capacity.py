@@ -1,6 +1,6 @@
 """How much one worker machine runs at once, and how that capacity is split so nothing starves.
 
-A flow run is a process (~0.2 GB resident, a CPU burst at start and while extracting PDFs); the rest of a sync
+A flow run is a Python process with Prefect loaded (a CPU burst at start and while extracting PDFs); the rest of a sync
 waits on Gmail. Two runs per core, bounded by memory at half a GB each, keeps a machine busy without the
 stampede of starting every run at once (20 processes on 2 cores took 39 s to start the first one).
 Incremental syncs get a queue served first, and long syncs (full/range) a concurrency limit below the
