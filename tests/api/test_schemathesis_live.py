@@ -17,6 +17,8 @@ from tests.fixtures.prefect_server import PrefectServer, api_server, register_de
 
 DELETION_ENTRYPOINT = "flows/receipt_deletion.py:receipt_deletion"
 
+pytestmark = pytest.mark.e2e
+
 CHECKS = [
     "not_a_server_error",
     "status_code_conformance",
