@@ -299,10 +299,12 @@ def _request_through_deployment(business_id: int, params: dict[str, Any]) -> Non
 
 @app.command()
 def extract(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="An .eml or .pdf file.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="An email, PDF, HTML page or text invoice.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (a stable contract).")] = False,
 ) -> None:
-    """Show whether one email or PDF is a receipt, the fields found, and why."""
+    """Show whether one email or document is a receipt (its kind judged by content), the fields found, and why."""
     from receipt_sync.extract import extract_file
 
     result = extract_file(file).to_json()

@@ -405,7 +405,8 @@ def _build(msg: Message, body: _Body) -> ParsedEmail:
     return ParsedEmail(
         message_id=(decode_header_value(msg.get("Message-ID")) or None),
         subject=decode_header_value(msg.get("Subject"))[:MAX_SUBJECT_CHARS],
-        sender=(name.strip().strip('"') or address)[:MAX_SENDER_CHARS],
+        # Whitespace runs fold to one space before the cap: a name padded with spaces still reads as its words.
+        sender=(" ".join(name.split()).strip('"') or address)[:MAX_SENDER_CHARS],
         sender_address=address.lower(),
         date=_date(msg.get("Date")),
         text=text,

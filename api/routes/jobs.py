@@ -21,7 +21,7 @@ router = APIRouter(tags=["jobs"], responses=ERRORS)
 
 def _prefect_summary(settings: Settings) -> dict[str, Any]:
     try:
-        config = prefect_access.worker_config(settings)
+        config = prefect_access.read_worker_config(settings)
     except OrchestratorUnavailable as exc:
         return {"prefect_api": "unreachable", "prefect_error": str(exc), "action": exc.action}
     return {"prefect_api": "ok", **config}
@@ -54,7 +54,7 @@ def worker_config(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
     names worker hosts)."""
     if not caller.is_admin:
         raise PermissionDenied("the worker configuration needs a system_admin token")
-    return prefect_access.worker_config(settings)
+    return prefect_access.read_worker_config(settings)
 
 
 def _active_runs(session: Session, settings: Settings) -> list[dict[str, Any]]:
