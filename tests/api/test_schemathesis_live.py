@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import World, add_receipts
+from tests.api.conftest import World
+from tests.factories import add_receipts
 from tests.fixtures.prefect_server import PrefectServer, api_server, register_deployment
 
 DELETION_ENTRYPOINT = "flows/receipt_deletion.py:receipt_deletion"
