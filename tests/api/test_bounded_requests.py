@@ -90,7 +90,7 @@ def test_a_chunked_body_over_the_limit_is_413(
 
 
 def test_a_body_within_the_limit_still_works(client: TestClient, world: World) -> None:
-    from tests.api.conftest import add_receipts
+    from tests.factories import add_receipts
 
     receipt_id = add_receipts(world.a.business_id, 1)[0]
     response = client.patch(f"/api/receipts/{receipt_id}", json={"status": "reviewed"}, headers=world.a.headers)
