@@ -194,7 +194,6 @@ def measure_matrix_cell(
     configure(gmail, gmail_quota_units_per_minute=quota, gmail_fetch_cost=cost, **{RECEIPT_QUERY_ENV: RECEIPT_QUERY})
     business_id = new_business(f"matrix-{regime}-{model}")
     gmail.command("clear")
-    started = time.time()
     summary, wall = sync(business_id, mode="full", max_messages=int(seconds * ceiling))
     calls = api_calls(gmail.log())
     fetched = sorted(r["time"] for r in calls if r["method"] == "messages.get" and r["status"] == 200)
@@ -213,22 +212,25 @@ def measure_matrix_cell(
         "refused_share": round(len(refused) / max(1, len(calls)), 4),
         "receipts_found": len(found),
         "units_per_receipt": round(spent / max(1, len(found)), 1),
-        "seconds_until_last_receipt_stored": round(last_receipt_at(business_id) - started, 1),
+        "seconds_until_last_receipt_stored": round(seconds_until_last_receipt(business_id), 1),
         "wall_seconds": round(wall, 1),
         "limiter_learned": learned_shape(business_id),
         "status": summary["status"],
     }
 
 
-def last_receipt_at(business_id: int) -> float:
+def seconds_until_last_receipt(business_id: int) -> float:
+    """From the run's start (its record) to the newest receipt's insertion (its row), both the product's clock."""
     from sqlalchemy import func, select
 
     from models import Receipt
     from models.db import session_scope
+    from models.runs import SyncRun
 
     with session_scope() as session:
         newest = session.scalar(select(func.max(Receipt.created_at)).where(Receipt.business_id == business_id))
-    return newest.timestamp() if newest else float("nan")
+        started = session.scalar(select(func.min(SyncRun.started_at)).where(SyncRun.business_id == business_id))
+    return (newest - started).total_seconds() if newest and started else float("nan")
 
 
 def learned_shape(business_id: int) -> dict[str, float]:
