@@ -358,3 +358,11 @@ def deletion_summary(run: DeletionRun) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "created_at": run.created_at,
     }
+
+
+def list_deletion_runs(session: Session, business_id: int | None, *, limit: int) -> list[DeletionRun]:
+    """Deletion runs newest first, of one business or of all (None)."""
+    stmt = select(DeletionRun).order_by(DeletionRun.id.desc()).limit(limit)
+    if business_id is not None:
+        stmt = stmt.where(DeletionRun.business_id == business_id)
+    return list(session.scalars(stmt))

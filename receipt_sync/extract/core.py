@@ -82,7 +82,8 @@ def extract_pdf(data: bytes, *, filename: str | None = None) -> Extraction:
     """A PDF on its own: embedded e-invoice XML when present, else its text."""
     content = read_pdf(data)
     if not content.readable:
-        return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."], score=UNREAD)
+        reason = f"The PDF could not be read: {content.problem}."
+        return Extraction(False, 0.0, None, None, None, None, None, [reason], score=UNREAD)
     filename = cap_header(filename, MAX_FILENAME_CHARS) if filename else None
     name = re.sub(r"\.pdf$", "", filename or "", flags=re.IGNORECASE)
     text = content.text[:MAX_TEXT_CHARS]
