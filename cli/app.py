@@ -56,7 +56,7 @@ def _options(
 
 app.add_typer(business.app, name="business")
 app.add_typer(tokens.app, name="token")
-for area in (mail, sync, runs, stack):
+for area in (mail, sync, runs, stack, tokens):
     area.register(app)
 
 

@@ -71,6 +71,8 @@ def _domain_action(exc: ReceiptSyncError) -> str | None:
         return "reconnect it: receipts connect-gmail --business ID"
     if isinstance(exc, NotFoundError) and str(exc).startswith("business "):
         return "see the businesses with: receipts business list"
+    if isinstance(exc, NotFoundError) and str(exc).startswith("token "):
+        return "see the tokens with: receipts token list"
     if isinstance(exc, ConfigurationError):
         return "fix it in the environment or .env (see .env.example)"
     return None

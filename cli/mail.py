@@ -35,15 +35,38 @@ EXPORT_FIELDS = (
 def connect_gmail(
     business: BusinessOpt,
     refresh_token: Annotated[
-        str | None, typer.Option("--refresh-token", envvar="GMAIL_REFRESH_TOKEN", help="A token obtained elsewhere.")
+        str | None,
+        typer.Option(
+            "--refresh-token",
+            envvar="GMAIL_REFRESH_TOKEN",
+            help="A token obtained elsewhere (prefer --refresh-token-file: a command line ends up in shell history).",
+        ),
+    ] = None,
+    refresh_token_file: Annotated[
+        str | None,
+        typer.Option("--refresh-token-file", help="Read the refresh token from this file, or from stdin with '-'."),
     ] = None,
     address: Annotated[str | None, typer.Option("--address", help="The mailbox address.")] = None,
 ) -> None:
-    """Connect a Gmail mailbox: installed-app OAuth in a browser, or --refresh-token; stored encrypted."""
+    """Connect a Gmail mailbox: installed-app OAuth in a browser, or a refresh token; stored encrypted."""
+    if refresh_token_file is not None:
+        refresh_token = read_secret(refresh_token_file)
     with session() as db:
         require_business(db, business)
     mailbox_id, mailbox_address = connect_gmail_mailbox(business, refresh_token, address)
     console.print(f"connected {mailbox_address} to business {business} (mailbox {mailbox_id})")
+
+
+def read_secret(source: str) -> str:
+    """The first line of a file, or of stdin for '-': a secret that never appears in argv or shell history."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read the refresh token from {source}: {exc.strerror}", "check the path") from None
+    secret = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not secret:
+        raise CliError(f"no refresh token in {'stdin' if source == '-' else source}", "put the token on its first line")
+    return secret
 
 
 def import_mbox(
@@ -62,13 +85,17 @@ def import_mbox(
 
 
 def extract(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="An .eml or .pdf file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="An email, PDF, HTML page or text invoice."),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (a stable contract).")] = False,
 ) -> None:
-    """Show whether one email or PDF is a receipt, the fields found, and why."""
+    """Show whether one email or document is a receipt (its kind judged by content), the fields found, and why."""
     extraction = extract_file(file)
     if extraction.score == UNREAD:  # nothing was read: say why instead of "not a receipt"
-        raise CliError(f"{file.name}: {extraction.reasons[0]}", "give a PDF or an RFC 822 email (.eml) file")
+        what = "give a PDF, an email (.eml), an HTML page or a text invoice"
+        raise CliError(f"{file.name}: {extraction.reasons[0]}", what)
     result = extraction.to_json()
     if as_json:
         print_json(result)

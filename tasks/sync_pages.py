@@ -24,14 +24,14 @@ from receipt_sync.pipeline import AnalysedMessage, MessageError
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
 from tasks.page_pipeline import FetchedPage, run_pipeline
-from tasks.retry import backoff_delays, retry_transient_only
+from tasks.retry import transient_retries
 from tasks.sources import mail_source
 
 MESSAGE_ERRORS_KEPT = 200
 
 
 @dataclass(frozen=True)
-class Cursor:
+class MailboxCursor:
     """Where the next page starts: a listing page token (`full`) or a history position (`history`)."""
 
     phase: str  # "full" | "history"
@@ -48,7 +48,7 @@ class Cursor:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Cursor:
+    def from_dict(cls, data: dict[str, Any]) -> MailboxCursor:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -63,7 +63,7 @@ class PageOutcome:
     percent: float
 
 
-def _list_ids(cursor: Cursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None]:
+def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None]:
     """(ids, next page token, size estimate, history id) for the cursor's page."""
     source = mail_source(cursor.mailbox_id, str(run_id))
     page_size = get_settings().gmail_page_size
@@ -86,7 +86,7 @@ def _list_page(run_id: int) -> Callable[[dict[str, Any]], FetchedPage]:
     """A lister for the run's pipeline: one page of ids (deduplicated, cut at the run's cap) at a cursor."""
 
     def lister(cursor: dict[str, Any]) -> FetchedPage:
-        cur = Cursor.from_dict(cursor)
+        cur = MailboxCursor.from_dict(cursor)
         ids, next_token, estimate, history_id = _list_ids(cur, run_id)
         ids = list(dict.fromkeys(ids))
         return FetchedPage(ids[: cur.remaining] if cur.remaining is not None else ids, next_token, estimate, history_id)
@@ -113,7 +113,7 @@ def _upload(storage: Storage, business_id: int, message: AnalysedMessage) -> lis
     return rows
 
 
-def _receipt_values(cursor: Cursor, run_id: int, message: AnalysedMessage) -> dict[str, Any]:
+def _receipt_values(cursor: MailboxCursor, run_id: int, message: AnalysedMessage) -> dict[str, Any]:
     ext, email = message.extraction, message.email
     return {
         "business_id": cursor.business_id,
@@ -150,7 +150,7 @@ def _analyse(fetched: list[RawMessage | FetchFailure]) -> list[AnalysedMessage |
     ]
 
 
-def _next_cursor(cursor: Cursor, next_token: str | None, listed: int) -> Cursor | None:
+def _next_cursor(cursor: MailboxCursor, next_token: str | None, listed: int) -> MailboxCursor | None:
     remaining = None if cursor.remaining is None else cursor.remaining - listed
     if next_token is None or (remaining is not None and remaining <= 0):
         return None
@@ -160,15 +160,12 @@ def _next_cursor(cursor: Cursor, next_token: str | None, listed: int) -> Cursor 
 @task(
     name="sync-page",
     task_run_name="sync-page-{page_number}",
-    retries=5,
-    retry_delay_seconds=backoff_delays,
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient_only,
+    **transient_retries(),
 )
 def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutcome:
     """Take the page (read ahead while the previous one was stored), start reading the next one, analyse and
     store this one in one transaction."""
-    cur = Cursor.from_dict(cursor)
+    cur = MailboxCursor.from_dict(cursor)
     pipeline = run_pipeline(run_id, cur.mailbox_id, cur.business_id)
     lister = _list_page(run_id)
     page = pipeline.take(cursor, lister)
@@ -210,7 +207,7 @@ def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
 
 
 def _store(
-    cur: Cursor, run_id: int, results: list[AnalysedMessage | MessageError], uploads: dict[str, list]
+    cur: MailboxCursor, run_id: int, results: list[AnalysedMessage | MessageError], uploads: dict[str, list]
 ) -> tuple[int, int]:
     """Insert receipts and ledger rows in one transaction; returns (saved, already-stored conflicts)."""
     saved = conflicts = 0
@@ -233,7 +230,7 @@ def _store(
 
 
 def _commit_progress(
-    run_id: int, counters: dict[str, int], errors: list[MessageError], nxt: Cursor | None, estimate: int | None
+    run_id: int, counters: dict[str, int], errors: list[MessageError], nxt: MailboxCursor | None, estimate: int | None
 ) -> float:
     with session_scope() as session:
         run = session.get(SyncRun, run_id, with_for_update=session.get_bind().dialect.name == "postgresql")
