@@ -8,8 +8,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import World, add_receipts
-from tests.api.test_sync import insert_run
+from tests.api.conftest import World
+from tests.factories import add_receipts, add_sync_run
 
 
 def _cursor(raw: str) -> str:
@@ -53,7 +53,7 @@ def test_errors_do_not_show_callers_the_internal_prefect_address(
     internal = api_env["PREFECT_API_URL"]
     refused = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.a.headers)
     assert refused.status_code == 503 and internal not in refused.text
-    insert_run(world.a.business_id, status="failed", flow_run_id="00000000-0000-0000-0000-000000000001")
+    add_sync_run(world.a.business_id, status="failed", flow_run_id="00000000-0000-0000-0000-000000000001")
     latest = client.get("/api/receipts/sync/latest", headers=world.a.headers).json()
     assert "unreachable" in latest["prefect_error"] and internal not in latest["prefect_error"]
 

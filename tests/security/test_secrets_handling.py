@@ -17,7 +17,7 @@ from models.queries.businesses import create_business
 from receipt_sync.crypto import TokenCipher
 from receipt_sync.errors import DecryptionError
 from receipt_sync.settings import get_settings
-from tests.flows.conftest import REFRESH_TOKEN
+from tests.factories import REFRESH_TOKEN
 
 runner = CliRunner()
 
