@@ -5,6 +5,7 @@ The place for more about runs (a run's failed messages, reprocessing them): add 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -33,25 +34,29 @@ def _window(run: SyncRun) -> str:
     return f"{params['months_back']} months" if run.mode == "full" and params.get("months_back") else "—"
 
 
+def _took(started: datetime | None, finished: datetime | None) -> str:
+    return f"{(finished - started).total_seconds():.0f} s" if started and finished else "—"
+
+
 def sync_table(runs: list[SyncRun]) -> Table:
-    table = Table("run", "business", "mode", "window", "status", "trigger", "started", "finished", "%", "scanned",
-                  "saved", "duplicates", "errors", "error", title="Sync runs (newest first)")  # fmt: skip
+    table = Table("run", "business", "mode", "window", "status", "started", "took", "%", "scanned", "saved",
+                  "errors", "error", title="Sync runs (newest first)")  # fmt: skip
     for r in runs:
         table.add_row(
-            str(r.id), str(r.business_id), r.mode, _window(r), r.status, r.trigger, shown(r.started_at),
-            shown(r.finished_at), f"{r.percent:.0f}", str(r.messages_scanned), str(r.receipts_saved),
-            str(r.duplicates_skipped), str(r.errors_count), _error(r.error_message),
+            str(r.id), str(r.business_id), r.mode, _window(r), r.status, shown(r.started_at),
+            _took(r.started_at, r.finished_at), f"{r.percent:.0f}", str(r.messages_scanned), str(r.receipts_saved),
+            str(r.errors_count), _error(r.error_message),
         )  # fmt: skip
     return table
 
 
 def deletion_table(runs: list[DeletionRun]) -> Table:
-    table = Table("run", "business", "status", "started", "finished", "receipts", "deleted", "failed",
-                  "documents deleted", "error", title="Deletion runs (newest first)")  # fmt: skip
+    table = Table("run", "business", "status", "started", "took", "receipts", "deleted", "failed", "error",
+                  title="Deletion runs (newest first)")  # fmt: skip
     for r in runs:
         table.add_row(
-            str(r.id), str(r.business_id), r.status, shown(r.started_at), shown(r.finished_at), str(r.total),
-            str(r.succeeded), str(r.failed_count), str(r.attachments_deleted), _error(r.error_message),
+            str(r.id), str(r.business_id), r.status, shown(r.started_at), _took(r.started_at, r.finished_at),
+            str(r.total), str(r.succeeded), str(r.failed_count), _error(r.error_message),
         )  # fmt: skip
     return table
 
