@@ -8,8 +8,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import World, add_receipts
-from tests.api.test_sync import insert_run
+from tests.api.conftest import World
+from tests.factories import add_receipts, add_sync_run
 
 
 def _cursor(raw: str) -> str:
@@ -53,7 +53,7 @@ def test_errors_do_not_show_callers_the_internal_prefect_address(
     internal = api_env["PREFECT_API_URL"]
     refused = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.a.headers)
     assert refused.status_code == 503 and internal not in refused.text
-    insert_run(world.a.business_id, status="failed", flow_run_id="00000000-0000-0000-0000-000000000001")
+    add_sync_run(world.a.business_id, status="failed", flow_run_id="00000000-0000-0000-0000-000000000001")
     latest = client.get("/api/receipts/sync/latest", headers=world.a.headers).json()
     assert "unreachable" in latest["prefect_error"] and internal not in latest["prefect_error"]
 
@@ -63,3 +63,21 @@ def test_members_get_no_worker_details(client: TestClient, world: World, api_env
     health = client.get("/api/jobs/health", headers=world.a.headers).json()
     assert set(health) == {"ok", "database", "prefect_api"}
     assert api_env["PREFECT_API_URL"] not in json.dumps(health)
+
+
+def test_an_undeclared_method_is_405_naming_every_allowed_method(client: TestClient, world: World) -> None:
+    (receipt_id,) = add_receipts(world.a.business_id, 1)
+    traced = client.request("TRACE", f"/api/receipts/{receipt_id}", headers=world.a.headers)
+    assert traced.status_code == 405 and traced.json()["error"] == "method_not_allowed"
+    assert set(traced.headers["Allow"].split(", ")) == {"GET", "PATCH"}
+    patched = client.patch("/api/receipts/deletions", json={}, headers=world.a.headers)
+    assert patched.status_code == 405 and "POST" in patched.headers["Allow"]
+
+
+def test_the_openapi_document_declares_what_the_api_answers(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    document = paths["/api/receipts/{receipt_id}/documents/{doc_id}"]["get"]["responses"]["200"]["content"]
+    assert {"application/pdf", "image/*", "text/html"} <= set(document)
+    assert "409" in paths["/api/receipts/sync/runs/{run_id}/cancel"]["post"]["responses"]
+    assert "403" in paths["/api/receipts/queue/diagnostics"]["get"]["responses"]
+    assert "403" in paths["/api/jobs/worker/config"]["get"]["responses"]

@@ -14,9 +14,9 @@ from deployments.deploy import ensure_work_pool
 from flows.gmail_sync import gmail_sync
 from models.db import session_scope
 from models.runs import SyncRun
+from tests.factories import sync_runs
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.prefect_server import REPO_ROOT, PrefectServer, prefect_server, register_deployment
-from tests.flows.conftest import sync_runs
 
 COMMAND = {"command": "sh -c 'id > /tmp/receipts-pwned'"}
 
