@@ -70,11 +70,18 @@ def read_secret(source: str) -> str:
 
 
 def import_mbox(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A Takeout .mbox file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            readable=True,
+            help="A Takeout .mbox file, or a folder or file of emails, PDFs, HTML pages and text invoices.",
+        ),
+    ],
     business: BusinessOpt,
     max_messages: Annotated[int | None, typer.Option(min=1, help="Stop after this many messages.")] = None,
 ) -> None:
-    """Sync a Google Takeout .mbox through the same flow as Gmail."""
+    """Sync a Google Takeout .mbox, or a folder of documents (judged by content), through the same flow as Gmail."""
     with session() as db:
         require_business(db, business)
         connect_mailbox(db, business_id=business, provider="mbox", address=str(file.resolve()))

@@ -11,6 +11,7 @@ from models.mailbox import MailboxConnection
 from receipt_sync.crypto import TokenCipher
 from receipt_sync.errors import MailboxAuthError, MailboxNotConnected
 from receipt_sync.mail.base import MailSource
+from receipt_sync.mail.files import FilesSource, is_mbox
 from receipt_sync.mail.gmail import GmailSource
 from receipt_sync.mail.mbox import MboxSource
 from receipt_sync.mail.quota import MailboxQuota, mailbox_quota
@@ -24,7 +25,10 @@ _lock = threading.Lock()
 
 def _build_source(mailbox: MailboxConnection) -> MailSource:
     settings = get_settings()
-    if mailbox.provider == "mbox":
+    if mailbox.provider == "mbox":  # a Takeout file, else a folder or file of documents (judged by content)
+        path = Path(mailbox.address)
+        if path.is_dir() or (path.is_file() and not is_mbox(path)):
+            return FilesSource(path, page_size=settings.mbox_page_size)
         return MboxSource(Path(mailbox.address), page_size=settings.mbox_page_size)
     if mailbox.provider == "gmail":
         if not mailbox.encrypted_refresh_token:

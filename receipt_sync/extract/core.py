@@ -181,7 +181,10 @@ def extract_email(parsed: ParsedEmail) -> Extraction:
     pdf = _first_receipt_pdf(parsed.attachments)
     if pdf is not None:
         ev.add(5.0, f"The attached PDF {pdf[0]!r} is an invoice or receipt.")
-    result = _from_fields(fields, ev, vendor=vendor_from_sender(parsed.sender, parsed.sender_address))
+    vendor = vendor_from_sender(parsed.sender, parsed.sender_address)
+    if vendor is None and not parsed.sender_address:  # a document imported without a sender
+        vendor = vendor_from_text(parsed.text)
+    result = _from_fields(fields, ev, vendor=vendor)
     if declared is not None:
         _apply_declared(result, declared)
     result.date = parsed.date.date() if parsed.date else document_date(parsed.text)
@@ -274,6 +277,7 @@ def _pdf_attachments(attachments: list[Attachment]) -> list[Attachment]:
 _MAIL_HEADER = re.compile(
     rb"^(?:from|to|subject|date|received|message-id|mime-version|return-path|delivered-to):", re.I | re.M
 )
+_FIRST_HEADER = re.compile(rb"From |[!-9;-~]+:")  # a header block (or an mbox From_ line) starts at once
 _HTML_TAG = re.compile(rb"<(?:!doctype html|html|head|body|table|div)\b", re.I)
 
 
@@ -288,7 +292,7 @@ def extract_bytes(data: bytes, *, filename: str | None = None) -> Extraction:
     if data.lstrip()[:5] == b"%PDF-":
         return extract_pdf(data.lstrip(), filename=filename)
     head = data.lstrip()[:8192].split(b"\n\n", 1)[0]
-    if _MAIL_HEADER.search(head):
+    if _FIRST_HEADER.match(head) and _MAIL_HEADER.search(head):
         try:
             return extract_email(parse_email(data))
         except MalformedMessageError as exc:

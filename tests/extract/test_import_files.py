@@ -1,0 +1,88 @@
+"""Any document a user drops in: a folder of emails, PDFs, HTML pages and text invoices syncs like an mbox.
+
+Every vendor and document here is invented for these tests.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from fpdf import FPDF
+from typer.testing import CliRunner
+
+from cli import app
+from receipt_sync.extract.core import extract_bytes
+from receipt_sync.mail.files import FilesSource
+from receipt_sync.pipeline import AnalysedMessage, analyse_message
+from receipt_sync.samples import generate_messages
+
+TEXT_INVOICE = """INVOICE INV-20931
+Bramble & Finch Ltd
+Date: 2026-03-02
+Consulting, March          1,200.00 EUR
+Amount due: 1,428.00 EUR
+"""
+HTML_RECEIPT = """<html><body><h1>Receipt</h1><p>Harbour Kayaks Ltd - thank you for your purchase, order #HK-4410</p>
+<table><tr><td>Total</td><td>Tip</td></tr><tr><td>$64.00</td><td>$6.00</td></tr></table></body></html>"""
+
+
+def _pdf() -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    for line in (
+        "Werkstatt Lindenhof GmbH",
+        "Rechnung Nr. WL-2026-0412",
+        "Datum: 03.03.2026",
+        "Gesamtbetrag: 119,00 EUR",
+    ):
+        pdf.cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "drop"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.dat").write_text(TEXT_INVOICE)  # judged by content: the name says nothing
+    (folder / "page.bin").write_text(HTML_RECEIPT)
+    (folder / "sub" / "scan").write_bytes(_pdf())
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # no document: not listed
+    receipt = next(m for m in generate_messages(40, seed=5) if m.truth.is_receipt)
+    (folder / "mail.eml").write_bytes(receipt.raw)
+    return folder
+
+
+def test_every_document_in_a_folder_is_listed_fetched_and_read_as_a_receipt(tmp_path: Path) -> None:
+    source = FilesSource(_folder(tmp_path), page_size=2)
+    ids: list[str] = []
+    token = None
+    while True:
+        page = source.list_messages(page_token=token)
+        ids += page.message_ids
+        if page.next_page_token is None:
+            break
+        token = page.next_page_token
+    analysed = [analyse_message(m, max_attachment_bytes=10**7) for m in source.fetch_messages(ids)]
+
+    assert len(ids) == 4 and all(isinstance(a, AnalysedMessage) for a in analysed)
+    found = {(a.extraction.total, a.extraction.currency) for a in analysed if a.extraction.is_receipt}  # type: ignore[union-attr]
+    assert {(Decimal("1428.00"), "EUR"), (Decimal("64.00"), "USD"), (Decimal("119.00"), "EUR")} <= found
+    assert len(found) == 4
+
+
+def test_import_mbox_takes_a_folder_of_documents(
+    settings_env: dict[str, str], prefect_api_url: str, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    business = runner.invoke(app, ["business", "create", "--name", "Dropper"]).stdout.strip()
+    result = runner.invoke(app, ["import-mbox", str(_folder(tmp_path)), "--business", business])
+    assert result.exit_code == 0, result.output
+    exported = json.loads(runner.invoke(app, ["export", "--business", business, "--format", "json"]).stdout)
+    assert {r["total"] for r in exported} >= {"1428.00", "64.00", "119.00"}
+
+
+def test_a_text_invoice_with_a_date_line_is_read_as_a_document_not_refused_as_headerless_mail() -> None:
+    result = extract_bytes(TEXT_INVOICE.encode(), filename="invoice.txt")
+    assert result.is_receipt and (result.total, result.currency) == (Decimal("1428.00"), "EUR")
