@@ -13,7 +13,7 @@ from receipt_sync.extract.amounts import dominant_currency, prepare
 from receipt_sync.extract.dates import document_date
 from receipt_sync.extract.detect import Evidence, Signals, assess, verdict
 from receipt_sync.extract.docnumber import find_document_number_with_priority
-from receipt_sync.extract.einvoice import EInvoice
+from receipt_sync.extract.einvoice import EInvoice, parse_einvoice
 from receipt_sync.extract.hebrew import has_hebrew, normalise_quotes
 from receipt_sync.extract.layout import html_total, layout_total
 from receipt_sync.extract.model import Extraction
@@ -31,6 +31,7 @@ MAX_SENDER_CHARS = 320
 MAX_FILENAME_CHARS = 255
 MAX_HTML_CHARS = 2_000_000  # schema.org markup sits in the head or near the top
 MAX_PDFS = 3
+MAX_XML_BYTES = 5_000_000  # a bare e-invoice is small; a larger XML file is not read as one
 _HEADING_LINES = 6
 UNREAD = -100.0  # the score of what could not be read at all: never a candidate for review
 _REPLY = re.compile(r"^\s*(?:re|aw|sv|tr|תשובה)\s*:", re.IGNORECASE)
@@ -297,11 +298,24 @@ def extract_bytes(data: bytes, *, filename: str | None = None) -> Extraction:
             return extract_email(parse_email(data))
         except MalformedMessageError as exc:
             return _unreadable(f"The email could not be read: {exc}")
+    if data.lstrip()[:1] == b"<" and (xml := _extract_xml(data)) is not None:
+        return xml
     if _HTML_TAG.search(data[:4096]):
         return _extract_html(data, filename)
     return _extract_plain(data, filename) or _unreadable(
         "The file is not an email, a PDF, an HTML page or text: nothing could be read."
     )
+
+
+def _extract_xml(data: bytes) -> Extraction | None:
+    """A bare e-invoice (XRechnung/UBL or CII, as e-invoicing portals deliver them); None for other XML."""
+    invoice = parse_einvoice(data.lstrip()[:MAX_XML_BYTES]) if len(data) <= MAX_XML_BYTES else None
+    if invoice is None:
+        return None
+    result = Extraction(False, 0.0, None, None, None, None, None, [""], score=0.0)
+    _apply_einvoice(result, invoice)
+    result.reasons[0] = "Judged a receipt: it is a machine-readable invoice."
+    return _signed(result)
 
 
 def _extract_html(data: bytes, filename: str | None) -> Extraction:

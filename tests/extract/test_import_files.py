@@ -86,3 +86,21 @@ def test_import_mbox_takes_a_folder_of_documents(
 def test_a_text_invoice_with_a_date_line_is_read_as_a_document_not_refused_as_headerless_mail() -> None:
     result = extract_bytes(TEXT_INVOICE.encode(), filename="invoice.txt")
     assert result.is_receipt and (result.total, result.currency) == (Decimal("1428.00"), "EUR")
+
+
+UBL = """<?xml version="1.0" encoding="UTF-8"?>
+<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+ xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+ xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2">
+ <cbc:ID>RE-7781</cbc:ID><cbc:IssueDate>2026-02-27</cbc:IssueDate><cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>
+ <cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>
+ <cac:AccountingSupplierParty><cac:Party><cac:PartyLegalEntity><cbc:RegistrationName>Mühlbach Druck GmbH
+ </cbc:RegistrationName></cac:PartyLegalEntity></cac:Party></cac:AccountingSupplierParty>
+ <cac:LegalMonetaryTotal><cbc:PayableAmount currencyID="EUR">357.00</cbc:PayableAmount></cac:LegalMonetaryTotal>
+</Invoice>"""
+
+
+def test_a_bare_xrechnung_ubl_invoice_is_read_from_its_xml() -> None:
+    result = extract_bytes(UBL.encode(), filename="e-rechnung")
+    assert result.is_receipt
+    assert (result.total, result.currency, result.document_number) == (Decimal("357.00"), "EUR", "RE-7781")
