@@ -32,6 +32,11 @@ def get_business(session: Session, business_id: int) -> Business:
     return business
 
 
+def business_by_name(session: Session, name: str) -> Business | None:
+    """The first business called `name` (names are not unique: the demo finds its own business by it)."""
+    return session.scalars(select(Business).where(Business.name == name).order_by(Business.id)).first()
+
+
 @dataclass(frozen=True)
 class BusinessListing:
     """A business as `receipts business list` shows it: its mailbox and how many receipts it holds."""
