@@ -83,7 +83,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", message, details=problems)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _starlette_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     response = error_response(exc.status_code, code, str(exc.detail))
@@ -138,7 +138,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyGuard)
     app.add_exception_handler(e.ReceiptSyncError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, _starlette_http_error)
     app.add_exception_handler(DataError, _database_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
