@@ -78,7 +78,7 @@ def save_mailbox_checkpoint(session: Session, mailbox_id: int, checkpoint: dict[
         mailbox.last_synced_at = utcnow()
 
 
-def businesses_with_mailboxes(session: Session) -> list[int]:
+def business_ids_with_mailboxes(session: Session) -> list[int]:
     """Ids of the businesses with a mailbox that is not disconnected."""
     rows = session.scalars(
         select(MailboxConnection.business_id).where(MailboxConnection.status != "disconnected").distinct()
