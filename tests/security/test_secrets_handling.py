@@ -48,7 +48,9 @@ def test_an_empty_refresh_token_file_is_one_line_error(sync_env: dict[str, str],
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")
     result = runner.invoke(app, ["connect-gmail", "--business", "1", "--refresh-token-file", str(empty)])
-    assert result.exit_code != 0 and "no refresh token" in str(result.exception or result.output)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: no refresh token in {empty}; put the token on its first line"
 
 
 def test_rotate_key_lets_the_old_key_be_removed(
