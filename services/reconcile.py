@@ -42,7 +42,7 @@ from models.db import session_scope
 from models.queries.sync_runs import (
     active_sync_runs,
     finish_run,
-    run_outcomes_by_flow_run,
+    run_states_by_flow_run,
     stale_reason,
     stale_thresholds,
 )
@@ -259,7 +259,7 @@ def _orphans(session: Session, unfinished: dict[str, FlowRunFacts], already: dic
     candidates = [i for i in unfinished if i not in already]
     if not candidates:
         return {}
-    rows = run_outcomes_by_flow_run(session, candidates)
+    rows = run_states_by_flow_run(session, candidates)
     return {
         flow_run_id: f"its sync run is already {status}" + (f" ({message[:200]})" if message else "")
         for flow_run_id, status, message in rows
