@@ -26,11 +26,10 @@ from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.workers.process import ProcessWorker
-from sqlalchemy import select
 
 from deployments import automations, capacity
 from models.db import session_scope
-from models.mailbox import MailboxConnection
+from models.queries import mailboxes as mailbox_queries
 from receipt_sync.errors import ConfigurationError
 from receipt_sync.settings import Settings
 from services import prefect_access
@@ -144,10 +143,7 @@ def apply_schedule_interval(client: SyncPrefectClient, minutes: float | None) ->
 
 def businesses_with_mailboxes() -> list[int]:
     with session_scope() as session:
-        rows = session.scalars(
-            select(MailboxConnection.business_id).where(MailboxConnection.status != "disconnected").distinct()
-        )
-        return sorted(rows)
+        return mailbox_queries.businesses_with_mailboxes(session)
 
 
 def ensure_business_limits(client: SyncPrefectClient, business_ids: list[int]) -> list[str]:

@@ -21,12 +21,12 @@ from uuid import uuid4
 
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.db import session_scope
 from models.mailbox import MailboxConnection
+from models.queries.mailboxes import gmail_mailboxes_by_business
 from models.queries.sync_runs import active_sync_run, fail_if_stale, stale_thresholds
 from receipt_sync.errors import OrchestratorUnavailable, ReceiptSyncError, SyncAlreadyRunning
 from receipt_sync.settings import Settings, get_settings
@@ -73,19 +73,6 @@ class FanOutPlan:
     candidates: list[Candidate] = field(default_factory=list)  # the mailboxes of `to_start`, to probe
 
 
-def _gmail_mailboxes(session: Session) -> dict[int, list[MailboxConnection]]:
-    """Connected Gmail mailboxes by business (an imported mbox is a one-off, not something to poll)."""
-    rows = session.scalars(
-        select(MailboxConnection)
-        .where(MailboxConnection.provider == "gmail", MailboxConnection.status != "disconnected")
-        .order_by(MailboxConnection.business_id, MailboxConnection.id)
-    ).all()
-    by_business: dict[int, list[MailboxConnection]] = {}
-    for mailbox in rows:
-        by_business.setdefault(mailbox.business_id, []).append(mailbox)
-    return by_business
-
-
 def _is_overdue(mailbox: MailboxConnection, now: datetime, overdue_after: timedelta) -> bool:
     """No completed sync, nor a probe that found it unchanged, for `overdue_after`."""
     return now - (up_to_date_at(mailbox) or mailbox.created_at) > overdue_after
@@ -98,7 +85,7 @@ def plan_fan_out(
     now = now or utcnow()
     thresholds = stale_thresholds(settings)
     plan = FanOutPlan()
-    for business_id, mailboxes in _gmail_mailboxes(session).items():
+    for business_id, mailboxes in gmail_mailboxes_by_business(session).items():
         active = [m for m in mailboxes if m.status == "active"]
         if not active:
             plan.needs_reauth.append(business_id)

@@ -92,7 +92,7 @@ def clear_dead_run(session: Session, settings: Settings, business_id: int) -> Sy
     return active if active.status == "failed" else None
 
 
-def _require_mailbox(session: Session, business_id: int) -> int:
+def require_mailbox(session: Session, business_id: int) -> int:
     """The business's active mailbox id; refuse a sync that could only fail (none, or needs reconnecting)."""
     rows = mailbox_statuses(session, business_id)
     statuses = {status: mailbox_id for mailbox_id, status in reversed(rows)}
@@ -137,7 +137,7 @@ def request_sync(
     rerun_of: SyncRun | None = None,
 ) -> SyncRun:
     """Create the queued run and its Prefect flow run, or refuse (409 / 503) leaving nothing behind."""
-    mailbox_id = _require_mailbox(session, business_id)
+    mailbox_id = require_mailbox(session, business_id)
     dead = clear_dead_run(session, settings, business_id)
     if rerun_of is None and dead is not None and (dead.parameters or {}) == parameters:
         rerun_of = dead  # the same sync, cut short by a lost worker: carry on from its checkpoint

@@ -152,3 +152,7 @@ def list_sync_runs(session: Session, business_id: int | None, *, before_id: int 
 def active_sync_runs(session: Session) -> list[SyncRun]:
     """Every business's queued or running run, oldest first."""
     return list(session.scalars(select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id)))
+
+
+def sync_run_by_flow_run(session: Session, flow_run_id: str) -> SyncRun | None:
+    return session.scalars(select(SyncRun).where(SyncRun.flow_run_id == flow_run_id)).first()
