@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -103,3 +104,19 @@ def mailboxes_with_tokens(session: Session, *, for_update: bool = False) -> list
     """Every mailbox with a stored (encrypted) refresh token; locked when the caller will rewrite them."""
     stmt = select(MailboxConnection).where(MailboxConnection.encrypted_refresh_token.isnot(None))
     return list(session.scalars(stmt.with_for_update() if for_update else stmt))
+
+
+def mailboxes_by_ids(session: Session, mailbox_ids: list[int]) -> list[MailboxConnection]:
+    if not mailbox_ids:
+        return []
+    return list(session.scalars(select(MailboxConnection).where(MailboxConnection.id.in_(mailbox_ids))))
+
+
+def active_gmail_probe_states(session: Session) -> list[tuple[datetime | None, str | None]]:
+    """(last probe time, last probe error) of every active Gmail mailbox."""
+    rows = session.execute(
+        select(MailboxConnection.last_probed_at, MailboxConnection.last_probe_error).where(
+            MailboxConnection.provider == "gmail", MailboxConnection.status == "active"
+        )
+    ).all()
+    return [(at, error) for at, error in rows]
