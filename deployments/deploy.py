@@ -143,7 +143,7 @@ def apply_schedule_interval(client: SyncPrefectClient, minutes: float | None) ->
 
 def businesses_with_mailboxes() -> list[int]:
     with session_scope() as session:
-        return mailbox_queries.businesses_with_mailboxes(session)
+        return mailbox_queries.business_ids_with_mailboxes(session)
 
 
 def ensure_business_limits(client: SyncPrefectClient, business_ids: list[int]) -> list[str]:

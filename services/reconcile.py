@@ -42,7 +42,7 @@ from models.db import session_scope
 from models.queries.sync_runs import (
     active_sync_runs,
     finish_run,
-    run_statuses_by_flow_run,
+    run_states_by_flow_run,
     stale_reason,
     stale_thresholds,
 )
@@ -135,12 +135,16 @@ def dead_reason(
     return None
 
 
+def active_runs(session: Session) -> list[SyncRun]:
+    return active_sync_runs(session)
+
+
 def fail_dead_runs(
     session: Session, settings: Settings, flow_runs: dict[str, FlowRunFacts], worker_alive: bool | None
 ) -> list[DeadRun]:
     """Fail every active run without a live process (the caller commits); returns what it failed."""
     dead = []
-    for run in active_sync_runs(session):
+    for run in active_runs(session):
         facts = flow_runs.get(run.flow_run_id or "") or FlowRunFacts(None)
         reason = dead_reason(
             run, settings, prefect_state=facts.state, worker_alive=worker_alive, state_since=facts.since
@@ -221,7 +225,7 @@ def reconcile_runs(settings: Settings) -> Reconciliation:
     unfinished: dict[str, FlowRunFacts] = {}
     worker_alive: bool | None = None
     with session_scope() as session:
-        active_ids = [r.flow_run_id for r in active_sync_runs(session) if r.flow_run_id]
+        active_ids = [r.flow_run_id for r in active_runs(session) if r.flow_run_id]
     try:
         with prefect_access.prefect_client(settings) as client:
             unfinished = _unfinished_sync_flow_runs(client)
@@ -255,7 +259,7 @@ def _orphans(session: Session, unfinished: dict[str, FlowRunFacts], already: dic
     candidates = [i for i in unfinished if i not in already]
     if not candidates:
         return {}
-    rows = run_statuses_by_flow_run(session, candidates)
+    rows = run_states_by_flow_run(session, candidates)
     return {
         flow_run_id: f"its sync run is already {status}" + (f" ({message[:200]})" if message else "")
         for flow_run_id, status, message in rows

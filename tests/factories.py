@@ -41,10 +41,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def connect_gmail(name: str = "Acme Ltd", refresh_token: str = REFRESH_TOKEN) -> int:
+def connect_gmail(name: str = "Acme Ltd", token: str = REFRESH_TOKEN) -> int:
     """A business with the fake Gmail connected the way `receipts connect-gmail` does it; returns its id."""
     business_id = make_business(name)
-    connect_gmail_mailbox(business_id, refresh_token, None)
+    connect_gmail_mailbox(business_id, token, None)
     return business_id
 
 

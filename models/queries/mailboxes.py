@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -79,7 +80,7 @@ def save_mailbox_checkpoint(session: Session, mailbox_id: int, checkpoint: dict[
         mailbox.last_synced_at = utcnow()
 
 
-def businesses_with_mailboxes(session: Session) -> list[int]:
+def business_ids_with_mailboxes(session: Session) -> list[int]:
     """Ids of the businesses with a mailbox that is not disconnected."""
     rows = session.scalars(
         select(MailboxConnection.business_id).where(MailboxConnection.status != "disconnected").distinct()
@@ -106,14 +107,12 @@ def mailboxes_with_tokens(session: Session, *, for_update: bool = False) -> list
     return list(session.scalars(stmt.with_for_update() if for_update else stmt))
 
 
-def mailboxes_by_ids(session: Session, mailbox_ids: list[int]) -> list[MailboxConnection]:
-    if not mailbox_ids:
-        return []
-    return list(session.scalars(select(MailboxConnection).where(MailboxConnection.id.in_(mailbox_ids))))
+def mailboxes_by_ids(session: Session, mailbox_ids: Iterable[int]) -> list[MailboxConnection]:
+    return list(session.scalars(select(MailboxConnection).where(MailboxConnection.id.in_(list(mailbox_ids)))))
 
 
-def active_gmail_probe_states(session: Session) -> list[tuple[datetime | None, str | None]]:
-    """(last probe time, last probe error) of every active Gmail mailbox."""
+def active_gmail_probes(session: Session) -> list[tuple[datetime | None, str | None]]:
+    """(last probed at, last probe error) of every active Gmail mailbox."""
     rows = session.execute(
         select(MailboxConnection.last_probed_at, MailboxConnection.last_probe_error).where(
             MailboxConnection.provider == "gmail", MailboxConnection.status == "active"

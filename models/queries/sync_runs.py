@@ -158,11 +158,9 @@ def sync_run_by_flow_run(session: Session, flow_run_id: str) -> SyncRun | None:
     return session.scalars(select(SyncRun).where(SyncRun.flow_run_id == flow_run_id)).first()
 
 
-def run_statuses_by_flow_run(session: Session, flow_run_ids: list[str]) -> list[tuple[str, str, str | None]]:
-    """(flow run id, status, error message) of the run records of these flow runs."""
-    if not flow_run_ids:
-        return []
+def run_states_by_flow_run(session: Session, flow_run_ids: list[str]) -> list[tuple[str, str, str | None]]:
+    """(flow run id, status, error message) of the sync runs those flow runs work on."""
     rows = session.execute(
         select(SyncRun.flow_run_id, SyncRun.status, SyncRun.error_message).where(SyncRun.flow_run_id.in_(flow_run_ids))
     ).all()
-    return [(str(f), str(s), e) for f, s, e in rows]
+    return [(flow_run_id, status, message) for flow_run_id, status, message in rows]

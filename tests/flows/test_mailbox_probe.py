@@ -83,7 +83,7 @@ def test_a_revoked_mailbox_is_flagged_needs_reauth_by_the_probe_and_gets_no_sync
     gmail: FakeGmailServer, connect_business: Callable[..., int]
 ) -> None:
     gmail.add_refresh_token("1//rt-revoked-later")
-    revoked = connect_business("Revoked", refresh_token="1//rt-revoked-later")
+    revoked = connect_business("Revoked", token="1//rt-revoked-later")
     set_synced(revoked, gmail.history_id, hours_ago=1)
     gmail.revoke("1//rt-revoked-later")
 

@@ -120,7 +120,7 @@ def test_two_syncs_of_one_business_never_run_together_but_two_businesses_do(
 ) -> None:
     load(gmail, sample_messages(40, seed=41))
     override_settings({"GMAIL_PAGE_SIZE": "4"})  # ten slow pages: business A's run lasts several seconds
-    gmail.latency = 0.3
+    gmail.latency = 0.8  # long enough that B (which starts its own analysis process) ends inside A
     first, second = connect_business("A"), connect_business("B")
     outcomes: dict[str, object] = {}
 
