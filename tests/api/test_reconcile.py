@@ -48,6 +48,12 @@ def reconcile() -> tuple[list[int], list[str]]:
     return [d.run_id for d in result.failed], result.crashed_flow_runs
 
 
+def trigger(client: TestClient, headers: dict[str, str]) -> dict:
+    response = client.post("/api/receipts/sync", json={"mode": "full"}, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
 def record(run_id: int) -> SyncRun:
     with session_scope() as session:
         run = session.get(SyncRun, run_id)
@@ -58,8 +64,8 @@ def record(run_id: int) -> SyncRun:
 def test_a_running_run_whose_heartbeat_stopped_is_failed_and_its_flow_run_crashed_not_cancelled(
     client: TestClient, world: World, prefect: PrefectServer
 ) -> None:
-    dead = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.a.headers).json()
-    live = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.b.headers).json()
+    dead = trigger(client, world.a.headers)
+    live = trigger(client, world.b.headers)
     for run in (dead, live):
         set_prefect_state(prefect, run["flow_run_id"], "RUNNING", "Running")
     age(dead["id"], status="running", heartbeat_seconds_ago=get_settings().sync_stale_after_seconds + 5)
