@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -372,3 +373,62 @@ def doctor() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ----- failed messages: list them, and fetch and analyse them again (issue 12) ------------------------------------
+@app.command("errors")
+def errors(
+    business: Annotated[int | None, typer.Option("--business", help="A business's failed messages.")] = None,
+    run: Annotated[int | None, typer.Option("--run", help="The messages that failed in one sync run.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many to show (newest first).")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List failed messages with their reasons: a business's (--business) or one run's (--run)."""
+    from models.queries.sync_runs import get_sync_run
+    from services.message_errors import business_failed_messages, run_message_errors
+
+    if (business is None) == (run is None):
+        raise typer.BadParameter("give either --business N or --run N")
+    with _session() as session:
+        if run is not None:
+            rows = run_message_errors(get_sync_run(session, run))[:limit]
+        else:
+            from models.queries.businesses import get_business
+
+            get_business(session, business)
+            rows = [asdict(r) for r in business_failed_messages(session, business, before_id=None, limit=limit)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("message id", "kind", "reason", title=f"{len(rows)} failed message(s)")
+    for row in rows:
+        table.add_row(row["message_id"], row["kind"], row["error"])
+    out.print(table)
+
+
+@app.command("reprocess")
+def reprocess(
+    business: BusinessOpt,
+    months_back: Annotated[int, typer.Option(min=1, max=240, help="How far back the pass reaches.")] = 36,
+    deployment: Annotated[bool, typer.Option("--deployment", help="Run through the Prefect deployment.")] = False,
+) -> None:
+    """Fetch and analyse again the business's failed messages (e.g. after raising a limit or an extractor fix)."""
+    from services.message_errors import reprocess_parameters, request_reprocess
+
+    if deployment:
+        from receipt_sync.settings import get_settings
+
+        with _session() as session:
+            queued = request_reprocess(session, get_settings(), business_id=business, months_back=months_back,
+                                       trigger="cli")  # fmt: skip
+            _print_json({"sync_run_id": queued.id, "flow_run_id": queued.flow_run_id, "status": queued.status})
+        return
+    with _session() as session:  # refuse before starting a flow, with the one line that says what to do
+        from models.queries.mailboxes import mailbox_for_business
+
+        mailbox_for_business(session, business)
+    params = reprocess_parameters(months_back)
+    summary = _run_with_progress(
+        business, f"reprocessing business {business}", lambda: _sync_in_process(business, **params)
+    )
+    _print_json(summary)

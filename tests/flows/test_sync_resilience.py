@@ -123,8 +123,8 @@ def test_malformed_messages_fail_alone_and_the_rest_of_the_page_is_stored(
 def test_two_syncs_of_one_business_never_run_together_but_two_businesses_do(
     gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    load(gmail, sample_messages(40, seed=41))
-    monkeypatch.setenv("GMAIL_PAGE_SIZE", "4")  # ten slow pages: business A's run lasts several seconds
+    load(gmail, sample_messages(80, seed=41))
+    monkeypatch.setenv("GMAIL_PAGE_SIZE", "4")  # twenty slow pages: business A's run outlasts B's whole run
     get_settings.cache_clear()
     gmail.latency = 0.3
     first, second = connect_business("A"), connect_business("B")
