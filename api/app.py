@@ -17,14 +17,14 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.middleware import BodyGuard
-from api.routes import deletions, health, jobs, receipts, sync
+from api.middleware import BodyGuard, redact_infrastructure
+from api.routes import deletions, health, jobs, receipts, sync, tokens
 from receipt_sync import errors as e
 
 log = logging.getLogger(__name__)
 
 # Order matters: fixed paths before `/api/receipts/{receipt_id}`.
-ROUTERS: list[APIRouter] = [health.router, jobs.router, sync.router, deletions.router, receipts.router]
+ROUTERS: list[APIRouter] = [health.router, jobs.router, sync.router, deletions.router, receipts.router, tokens.router]
 
 STATUS_BY_ERROR: list[tuple[type[e.ReceiptSyncError], int]] = [
     (e.AuthenticationRequired, 401),
@@ -68,7 +68,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500 and not isinstance(exc, e.OrchestratorUnavailable | e.StorageError):
         log.error("unexpected %s on %s %s", exc.code, request.method, request.url.path)
         return error_response(status, "internal_error", "internal error")
-    return error_response(status, exc.code, str(exc), **details)
+    return error_response(status, exc.code, redact_infrastructure(str(exc)), **details)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -120,6 +120,7 @@ class BodyGuard:
                 await _send_error(send, 413, "payload_too_large", str(exc.detail))
 
 
-# uvicorn options every launcher passes (deployments/up.py, docker-compose.yml): bounded header block, bounded
-# concurrent connections (more get 503), idle keep-alive connections closed after 5 s.
-UVICORN_LIMITS = ["--h11-max-incomplete-event-size", "16384", "--limit-concurrency", "200", "--timeout-keep-alive", "5"]
+def redact_infrastructure(text: str) -> str:
+    """Error text for API callers without the internal Prefect address (operators find it in logs, `doctor`)."""
+    url = str(get_settings().prefect_api_url or "")
+    return text.replace(url, "(internal)") if url else text

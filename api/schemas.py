@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from api.middleware import redact_infrastructure
 from models.queries.deletions import MAX_IDS as MAX_DELETION_IDS
-from models.queries.deletions import deletion_summary
+from models.queries.deletions import DeletionSummary, deletion_summary
 from models.runs import SyncRun
 from services.deletion_requests import DeletionView
 from services.message_errors import run_message_errors
@@ -176,7 +177,7 @@ class SyncRunPublic(BaseModel):
                 "prefect_state": PrefectState(type=state.type, name=state.name, message=state.message)
                 if state
                 else None,
-                "prefect_error": view.prefect_error,
+                "prefect_error": redact_infrastructure(view.prefect_error) if view.prefect_error else None,
                 "prefect_ui_url": view.ui_url,
             }
         )
@@ -310,25 +311,8 @@ class DeletionFailurePublic(BaseModel):
     attempts: int
 
 
-class DeletionRunPublic(BaseModel):
-    id: int
-    business_id: int
-    status: str
-    selector: dict[str, Any]
-    total: int
-    processed: int
-    succeeded: int
-    failed_count: int
-    attachments_deleted: int
-    attachments_failed: int
-    percent: float
-    cursor: int | None
-    flow_run_id: str | None
+class DeletionRunPublic(DeletionSummary):
     error_message: str | None = Field(description="First 500 characters.")
-    heartbeat_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    created_at: datetime
     stale: bool
     failures: list[DeletionFailurePublic] = Field(description="Documents storage refused (first 100).")
     prefect_ui_url: str | None
@@ -340,7 +324,7 @@ class DeletionRunPublic(BaseModel):
             for f in view.failures
         ]
         return cls(
-            **{**deletion_summary(view.run), "error_message": error_preview(view.run.error_message)},
+            **{**deletion_summary(view.run).as_dict(), "error_message": error_preview(view.run.error_message)},
             stale=view.stale_reason is not None,
             failures=failures,
             prefect_ui_url=view.ui_url,

@@ -12,6 +12,7 @@ a bug. Correct outcomes for the same cases are asserted in `tests/extract/test_a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
 import re
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from email.header import Header
 
 import receipt_sync.extract as extract_pkg
+from receipt_sync.errors import MalformedMessageError
 from receipt_sync.extract import extract_email
 from receipt_sync.mime import parse_email
 
@@ -52,8 +54,10 @@ def cases(n: int) -> dict[str, bytes]:
 
 
 def time_case(raw: bytes) -> float:
+    """CPU seconds for parse + extract; a message the parser refuses (its own header caps) ends there."""
     started = time.process_time()
-    extract_email(parse_email(raw))
+    with contextlib.suppress(MalformedMessageError):
+        extract_email(parse_email(raw))
     return time.process_time() - started
 
 

@@ -124,7 +124,8 @@ def dataset_cases(root: Path) -> list[Case]:
 def family_of(item: dict) -> str:
     """A receipt's family is its vendor (two Alaska Airlines mails are one family, wherever they came from);
     a non-receipt's is its corpus folder (`spamassassin/spam`), as the dataset has no vendor for it."""
-    vendor = (item.get("expected") or {}).get("vendor")
+    expected = item.get("expected") or {}
+    vendor = expected.get("vendor") or expected.get("merchant_not_scored")
     if item["label"] == "receipt" and vendor:
         return "vendor:" + _vendor_key(str(vendor))
     parts = item["file"].split("/")
@@ -486,20 +487,23 @@ def _rate(jobs: list[Callable[[], object]], min_seconds: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument(
+        "--dataset", type=Path, action="append", help="a manifest folder; repeat to add families (bench/data/*.py)"
+    )
     parser.add_argument("--generated", type=int, default=300, help="generated messages (0 to skip)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     all_outcomes: list[Outcome] = []
-    if (args.dataset / "manifest.json").exists():
-        cases = dataset_cases(args.dataset)
+    for dataset in args.dataset or [DEFAULT_DATASET]:
+        if not (dataset / "manifest.json").exists():
+            print(f"dataset not found at {dataset} (pass --dataset PATH)", file=sys.stderr)
+            continue
+        cases = dataset_cases(dataset)
         outcomes, seconds = run_cases(cases)
-        report = score(f"dataset {args.dataset}", outcomes)
+        report = score(f"dataset {dataset}", outcomes)
         report.seconds = seconds
         print_report(report, throughput_line=throughput(cases))
-        all_outcomes = outcomes
-    else:
-        print(f"dataset not found at {args.dataset} (pass --dataset PATH)", file=sys.stderr)
+        all_outcomes += outcomes
     if args.generated:
         generated = generated_cases(args.generated, args.seed)
         if generated is None:

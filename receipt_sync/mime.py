@@ -76,6 +76,8 @@ _ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+?)\s*>\s*$")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _SPACES = re.compile(r"[ \t\u00a0]+")
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}(?![^;\s])")
+_UNSAFE_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass
@@ -284,7 +286,7 @@ def _walk(msg: Message, body: _Body, limit: int) -> None:
         if part.is_multipart():
             continue
         ctype = _content_type(part)
-        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        disposition = header_text(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         filename = _filename(part)
         if disposition != "attachment" and not filename and ctype.startswith("text/"):
             _add_text_part(part, ctype, body, limit)
@@ -293,10 +295,20 @@ def _walk(msg: Message, body: _Body, limit: int) -> None:
 
 
 def _content_type(part: Message) -> str:
+    """A clean `type/subtype` (stored, then sent as a download's Content-Type): a folded or junk value such as
+    `image/png\r\n x-evil` is read as its first token or, failing that, as application/octet-stream."""
     try:
-        return part.get_content_type().lower()
+        value = part.get_content_type().lower()
     except Exception:
         return "application/octet-stream"
+    match = _MEDIA_TYPE.match(value.strip())
+    return match.group(0) if match else "application/octet-stream"
+
+
+def clean_filename(name: str) -> str:
+    """A file name as stored and offered for download: no control characters (CR/LF, NUL) and no bidirectional
+    overrides (U+202E makes `invoice\u202efdp.exe` display as `invoiceexe.pdf`)."""
+    return _UNSAFE_NAME_CHARS.sub("", name).strip()[:255]
 
 
 def _filename(part: Message) -> str | None:
@@ -307,7 +319,7 @@ def _filename(part: Message) -> str | None:
     if not name:
         name = part.get_param("name")
         name = name if isinstance(name, str) else None
-    return decode_header_value(name) or None if name else None
+    return clean_filename(decode_header_value(name)) or None if name else None
 
 
 def _payload(part: Message) -> bytes:
@@ -389,7 +401,8 @@ def _build(msg: Message, body: _Body) -> ParsedEmail:
     return ParsedEmail(
         message_id=(decode_header_value(msg.get("Message-ID")) or None),
         subject=decode_header_value(msg.get("Subject"))[:MAX_SUBJECT_CHARS],
-        sender=(name.strip().strip('"') or address)[:MAX_SENDER_CHARS],
+        # Whitespace runs fold to one space before the cap: a name padded with spaces still reads as its words.
+        sender=(" ".join(name.split()).strip('"') or address)[:MAX_SENDER_CHARS],
         sender_address=address.lower(),
         date=_date(msg.get("Date")),
         text=text,

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     gmail_profile_cost: int = Field(default=1, gt=0)
     gmail_max_in_flight: int = Field(default=5, gt=0)
     gmail_batch_size: int = Field(default=50, gt=0, le=100)
+    gmail_retry_base_seconds: float = Field(default=1.0, ge=0)  # first back-off of a Gmail call (retry.py)
     gmail_page_size: int = Field(default=500, gt=0, le=500)
     gmail_receipt_query: str = RECEIPT_QUERY  # "" lists every message of the window
     # Project-wide Gmail quota shared by every worker through a Prefect rate limit (a global concurrency

@@ -8,7 +8,6 @@ which continues from the cursor. A deletion and a sync of one business never run
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -53,13 +52,8 @@ def _clear_dead_deletion(session: Session, settings: Settings, business_id: int)
 def _conflict(session: Session, exc: DeletionAlreadyRunning, business_id: int) -> DeletionAlreadyRunning:
     """A 409 carrying the active deletion's progress, so the UI can show it instead of an error."""
     active = q.active_deletion_run(session, business_id)
-    summary = q.deletion_summary(active) if active else None
-    exc.details = {"run": _jsonable(summary)} if summary else {}  # type: ignore[attr-defined]
+    exc.details = {"run": q.deletion_summary(active).as_json()} if active else {}  # type: ignore[attr-defined]
     return exc
-
-
-def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in summary.items()}
 
 
 def _start(session: Session, settings: Settings, run: DeletionRun) -> None:

@@ -180,7 +180,7 @@ def rerun(session: Session, settings: Settings, old: SyncRun) -> SyncRun:
     )
 
 
-def cancel(session: Session, settings: Settings, run: SyncRun) -> SyncRun:
+def cancel_sync_run(session: Session, settings: Settings, run: SyncRun) -> SyncRun:
     """Ask Prefect to cancel the flow run, then mark the record cancelled (503 if Prefect cannot be asked)."""
     if run.status not in ACTIVE_STATUSES:
         raise RunStateConflict(f"run {run.id} is already {run.status}")

@@ -11,13 +11,14 @@ find. Rules that keep receipts consistent:
 - a receipt whose object storage would not delete is kept, with only the document rows whose objects still
   exist, and recorded in `deletion_failure`; it is counted failed, never deleted, and retried at the end of
   the run and by every rerun;
-- if storage refuses every key of a batch on every attempt, that is an outage: nothing of the batch is
-  committed and the task raises `StorageUnavailable`, which Prefect retries with back-off.
+- if storage refuses every key of a batch at the first call, that is an outage: nothing of the batch is
+  committed and the task raises `StorageUnavailable` at once, which Prefect retries with back-off (one
+  budget for an outage, the key loop's for single refused keys: receipt_sync/retry.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import task
@@ -25,7 +26,7 @@ from prefect import task
 from models.db import session_scope
 from models.queries import deletions as q
 from receipt_sync.errors import StorageUnavailable
-from receipt_sync.retry import backoff_delays, retry_failed_keys
+from receipt_sync.retry import retry_failed_keys
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, open_storage
 
@@ -60,11 +61,11 @@ class BatchOutcome:
     deleted: int = 0
     documents_failed: int = 0
     done: bool = False
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: q.DeletionSummary | None = None
 
 
 @task(name="open-deletion-run")
-def open_deletion_run(business_id: int, deletion_run_id: int, flow_run_id: str | None) -> dict[str, Any]:
+def open_deletion_run(business_id: int, deletion_run_id: int, flow_run_id: str | None) -> q.DeletionSummary:
     """Claim the run for this flow run; its summary says whether there is anything to do (status)."""
     with session_scope() as session:
         run = q.get_deletion_run(session, deletion_run_id, business_id=business_id, for_update=True)
@@ -138,17 +139,24 @@ def _execute(plan: BatchPlan, *, in_batch: bool) -> BatchOutcome:
 
 
 def _delete_objects(keys: list[str], *, outage_if_all_fail: bool) -> list[str]:
-    """Bulk delete with back-off for the keys that failed; an outage (nothing deleted at all) raises."""
+    """Bulk delete, the keys that failed retried alone (receipt_sync.retry); an outage (the first call
+    refused every key) raises at once for the task's retries."""
     settings = get_settings()
-    delays = backoff_delays(settings.deletion_retry_base_seconds, settings.deletion_storage_attempts - 1)
-    failed = retry_failed_keys(deletion_storage().delete_many, keys, delays)
-    if outage_if_all_fail and keys and len(failed) == len(keys):
-        raise StorageUnavailable(f"object storage refused all {len(keys)} documents of a batch")
-    return failed
+    return retry_failed_keys(
+        deletion_storage().delete_many,
+        keys,
+        attempts=settings.deletion_storage_attempts,
+        base=settings.deletion_retry_base_seconds,
+        outage=_outage if outage_if_all_fail else None,
+    )
+
+
+def _outage(count: int) -> StorageUnavailable:
+    return StorageUnavailable(f"object storage refused all {count} documents of a batch")
 
 
 @task(name="close-deletion-run")
-def close_deletion_run(deletion_run_id: int, status: str, message: str | None = None) -> dict[str, Any]:
+def close_deletion_run(deletion_run_id: int, status: str, message: str | None = None) -> q.DeletionSummary:
     """Finish the run: completed (possibly with reported failures), failed or cancelled."""
     with session_scope() as session:
         run = q.get_deletion_run(session, deletion_run_id, for_update=True)
@@ -157,6 +165,6 @@ def close_deletion_run(deletion_run_id: int, status: str, message: str | None = 
         return q.deletion_summary(run)
 
 
-def read_deletion_run(deletion_run_id: int) -> dict[str, Any]:
+def read_deletion_run(deletion_run_id: int) -> q.DeletionSummary:
     with session_scope() as session:
         return q.deletion_summary(q.get_deletion_run(session, deletion_run_id))

@@ -16,9 +16,9 @@ from models.queries.message_errors import retryable_message_ids
 from models.queries.sync_runs import get_sync_run
 from receipt_sync.settings import get_settings
 from tasks.progress import run_progress
-from tasks.retry import backoff_delays, retry_transient_only
+from tasks.retry import transient_retries
 from tasks.sources import mail_source, quota_units
-from tasks.sync_pages import Cursor
+from tasks.sync_pages import MailboxCursor
 
 DAYS_PER_MONTH = 30.44
 
@@ -41,9 +41,9 @@ def sync_window(parameters: dict[str, Any], now: datetime | None = None) -> tupl
     return (now or datetime.now(UTC)) - timedelta(days=months * DAYS_PER_MONTH), None
 
 
-def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dict[str, Any]) -> Cursor:
+def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dict[str, Any]) -> MailboxCursor:
     after, before = sync_window(parameters)
-    return Cursor(
+    return MailboxCursor(
         phase="full",
         business_id=business_id,
         mailbox_id=mailbox_id,
@@ -57,10 +57,7 @@ def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dic
 
 @task(
     name="plan-sync",
-    retries=5,
-    retry_delay_seconds=backoff_delays,
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient_only,
+    **transient_retries(),
 )
 def plan_sync(run_id: int, mailbox_checkpoint: dict[str, Any] | None, force_full: bool = False) -> SyncPlan:
     """Choose the first page; the plan is saved as the run's checkpoint so a rerun resumes from it."""
@@ -104,7 +101,7 @@ def _fresh_plan(
         return SyncPlan(full.to_dict(), current, "no stored history id yet: full sync of the window")
     if str(current) == str(stored) and not _has_retryable(business_id):
         return SyncPlan(None, stored, "mailbox unchanged since the last sync")
-    cursor = Cursor(phase="history", business_id=business_id, mailbox_id=mailbox_id, start_history_id=stored)
+    cursor = MailboxCursor(phase="history", business_id=business_id, mailbox_id=mailbox_id, start_history_id=stored)
     return SyncPlan(cursor.to_dict(), current, f"incremental sync from history id {stored}")
 
 

@@ -26,7 +26,7 @@ from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
 from tasks.page_pipeline import FetchedPage, run_pipeline
 from tasks.progress import run_progress
-from tasks.retry import backoff_delays, retry_transient_only
+from tasks.retry import transient_retries
 from tasks.sources import mail_source, quota_units
 
 MESSAGE_ERRORS_KEPT = 200
@@ -35,7 +35,7 @@ ANALYSIS_SLICE = 20  # messages analysed between two progress reports
 
 
 @dataclass(frozen=True)
-class Cursor:
+class MailboxCursor:
     """Where the next page starts: a listing page token (`full`) or a history position (`history`)."""
 
     phase: str  # "full" | "history"
@@ -53,7 +53,7 @@ class Cursor:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Cursor:
+    def from_dict(cls, data: dict[str, Any]) -> MailboxCursor:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -70,7 +70,7 @@ class PageOutcome:
     percent: float
 
 
-def _list_ids(cursor: Cursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None]:
+def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None]:
     """(ids, next page token, size estimate, history id) for the cursor's page."""
     source = mail_source(cursor.mailbox_id, str(run_id))
     page_size = get_settings().gmail_page_size
@@ -91,7 +91,7 @@ def _list_ids(cursor: Cursor, run_id: int) -> tuple[list[str], str | None, int |
     return listing.message_ids, listing.next_page_token, listing.result_size_estimate, None
 
 
-def _retry_first(cursor: Cursor, page_size: int) -> list[str]:
+def _retry_first(cursor: MailboxCursor, page_size: int) -> list[str]:
     """History lists only new mail: its first page also carries the messages that failed transiently before."""
     if cursor.page_token is not None:
         return []
@@ -103,7 +103,7 @@ def _list_page(run_id: int) -> Callable[[dict[str, Any]], FetchedPage]:
     """A lister for the run's pipeline: one page of ids (deduplicated, cut at the run's cap) at a cursor."""
 
     def lister(cursor: dict[str, Any]) -> FetchedPage:
-        cur = Cursor.from_dict(cursor)
+        cur = MailboxCursor.from_dict(cursor)
         ids, next_token, estimate, history_id = _list_ids(cur, run_id)
         ids = list(dict.fromkeys(ids))
         ids = ids[: cur.remaining] if cur.remaining is not None else ids
@@ -131,7 +131,7 @@ def _upload(storage: Storage, business_id: int, message: AnalysedMessage) -> lis
     return rows
 
 
-def _receipt_values(cursor: Cursor, run_id: int, message: AnalysedMessage) -> dict[str, Any]:
+def _receipt_values(cursor: MailboxCursor, run_id: int, message: AnalysedMessage) -> dict[str, Any]:
     ext, email = message.extraction, message.email
     return {
         "business_id": cursor.business_id,
@@ -175,7 +175,7 @@ def _analyse(run_id: int, fetched: list[RawMessage | FetchFailure]) -> list[Anal
     ]
 
 
-def _next_cursor(cursor: Cursor, next_token: str | None, listed: int) -> Cursor | None:
+def _next_cursor(cursor: MailboxCursor, next_token: str | None, listed: int) -> MailboxCursor | None:
     remaining = None if cursor.remaining is None else cursor.remaining - listed
     if next_token is None or (remaining is not None and remaining <= 0):
         return None
@@ -185,15 +185,12 @@ def _next_cursor(cursor: Cursor, next_token: str | None, listed: int) -> Cursor 
 @task(
     name="sync-page",
     task_run_name="sync-page-{page_number}",
-    retries=5,
-    retry_delay_seconds=backoff_delays,
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient_only,
+    **transient_retries(),
 )
 def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutcome:
     """Take the page (read ahead while the previous one was stored), start reading the next one, analyse and
     store this one in one transaction."""
-    cur = Cursor.from_dict(cursor)
+    cur = MailboxCursor.from_dict(cursor)
     pipeline = run_pipeline(run_id, cur.mailbox_id, cur.business_id)
     lister = _list_page(run_id)
     page = pipeline.take(cursor, lister)
@@ -252,7 +249,7 @@ def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
 
 
 def _store(
-    cur: Cursor, run_id: int, results: list[AnalysedMessage | MessageError], uploads: dict[str, list]
+    cur: MailboxCursor, run_id: int, results: list[AnalysedMessage | MessageError], uploads: dict[str, list]
 ) -> tuple[int, int]:
     """Insert receipts and ledger rows in one transaction; returns (saved, already-stored conflicts)."""
     saved = conflicts = 0
@@ -277,7 +274,7 @@ def _commit_progress(
     run_id: int,
     counters: dict[str, int],
     errors: list[dict[str, str]],
-    nxt: Cursor | None,
+    nxt: MailboxCursor | None,
     estimate: int | None,
 ) -> float:
     with session_scope() as session:

@@ -1,8 +1,9 @@
 """The import rules of ARCHITECTURE.md, checked over the source's syntax tree (no import is executed).
 
-api and cli call services (the api never reaches flows or tasks: only Prefect does); services reach flows only
-through Prefect and import no api, cli, flow or task; flows call tasks and services; the domain package
-imports no layer and none of Prefect, FastAPI or the database. Outside the CLI's lazily loaded commands, no
+api and cli call services (the api never reaches flows or tasks: only Prefect does); deployments run the
+stack, the API server included; services reach flows only through Prefect and import no api, cli, flow or
+task; flows call tasks and services; the domain package imports no layer and none of Prefect, FastAPI or the
+database. Outside the CLI's lazily loaded commands, no
 module imports a layer inside a function (the usual way an import cycle is hidden).
 """
 
@@ -22,7 +23,7 @@ FRAMEWORKS = ("prefect", "fastapi", "starlette", "sqlalchemy", "alembic", "uvico
 ALLOWED: dict[str, set[str]] = {
     "api": {"services", "models", "receipt_sync"},
     "cli": {"services", "deployments", "flows", "models", "receipt_sync"},
-    "deployments": {"services", "flows", "models", "receipt_sync"},
+    "deployments": {"api", "services", "flows", "models", "receipt_sync"},  # `receipts up` serves the API
     "services": {"models", "receipt_sync"},
     "flows": {"tasks", "services", "models", "receipt_sync"},
     "tasks": {"services", "models", "receipt_sync"},

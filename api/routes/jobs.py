@@ -11,7 +11,7 @@ from api.deps import CallerDep, DiagnosticsAccess, SessionDep, SettingsDep
 from api.responses import ERRORS, FORBIDDEN, UNAVAILABLE
 from api.routes.health import database_ok
 from models.queries.sync_runs import active_sync_runs
-from receipt_sync.errors import OrchestratorUnavailable
+from receipt_sync.errors import OrchestratorUnavailable, PermissionDenied
 from receipt_sync.settings import Settings
 from services import prefect_access
 from services.sync_requests import progress, stale_reason_for
@@ -21,7 +21,7 @@ router = APIRouter(tags=["jobs"], responses=ERRORS)
 
 def _prefect_summary(settings: Settings) -> dict[str, Any]:
     try:
-        config = prefect_access.worker_config(settings)
+        config = prefect_access.read_worker_config(settings)
     except OrchestratorUnavailable as exc:
         return {"prefect_api": "unreachable", "prefect_error": str(exc), "action": exc.action}
     return {"prefect_api": "ok", **config}
@@ -37,16 +37,24 @@ def job_health(settings: Settings) -> dict[str, Any]:
     return {"ok": ok, "database": "ok" if db else "unreachable", **summary}
 
 
+MEMBER_HEALTH_FIELDS = ("ok", "database", "prefect_api")
+
+
 @router.get("/api/jobs/health")
 def jobs_health(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
-    """Database, Prefect API, work pool status, online workers and the deployments found."""
-    return job_health(settings)
+    """Database, Prefect API, work pool status, online workers and the deployments found. Members get only
+    whether it works (`ok`, `database`, `prefect_api`): worker host names and internal URLs are for admins."""
+    health = job_health(settings)
+    return health if caller.is_admin else {k: health[k] for k in MEMBER_HEALTH_FIELDS if k in health}
 
 
-@router.get("/api/jobs/worker/config", responses=UNAVAILABLE)
+@router.get("/api/jobs/worker/config", responses={**UNAVAILABLE, **FORBIDDEN})
 def worker_config(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
-    """The work pool, its queues, bound deployments and the workers polling it (with last heartbeat)."""
-    return prefect_access.worker_config(settings)
+    """The work pool, its queues, bound deployments and the workers polling it (system_admin tokens only: it
+    names worker hosts)."""
+    if not caller.is_admin:
+        raise PermissionDenied("the worker configuration needs a system_admin token")
+    return prefect_access.read_worker_config(settings)
 
 
 def _active_runs(session: Session, settings: Settings) -> list[dict[str, Any]]:

@@ -68,10 +68,10 @@ def receipt_stats(session: SessionDep, caller: CallerDep, business_id: BusinessQ
 @router.get("/{receipt_id}", response_model=ReceiptDetail)
 def get_receipt(receipt: VisibleReceipt, session: SessionDep) -> ReceiptDetail:
     """One receipt with its extraction reasons and documents."""
-    return _detail(session, receipt)
+    return _receipt_detail(session, receipt)
 
 
-def _detail(session: SessionDep, receipt: Receipt) -> ReceiptDetail:
+def _receipt_detail(session: SessionDep, receipt: Receipt) -> ReceiptDetail:
     docs = [_document(receipt, d) for d in q.receipt_documents(session, receipt)]
     base = _public(receipt).model_dump()
     return ReceiptDetail.model_validate({**base, "reasons": receipt.reasons, "documents": docs})
@@ -81,7 +81,7 @@ def _detail(session: SessionDep, receipt: Receipt) -> ReceiptDetail:
 def review_receipt(receipt: VisibleReceipt, body: ReceiptUpdate, session: SessionDep) -> ReceiptDetail:
     """Set the review status and correct extracted fields (the extracted values are kept alongside)."""
     q.update_review(session, receipt, status=body.status, corrections=body.corrections())
-    return _detail(session, receipt)
+    return _receipt_detail(session, receipt)
 
 
 def _content_disposition(filename: str | None, doc_id: int) -> str:

@@ -79,7 +79,7 @@ def rerun_sync(old: VisibleSyncRun, session: SessionDep, settings: SettingsDep) 
 @router.post("/runs/{run_id}/cancel", response_model=SyncRunPublic)
 def cancel_sync(run: VisibleSyncRun, session: SessionDep, settings: SettingsDep) -> SyncRunPublic:
     """Cancel a queued or running run (its Prefect flow run goes to Cancelling)."""
-    run = sync_service.cancel(session, settings, run)
+    run = sync_service.cancel_sync_run(session, settings, run)
     return SyncRunPublic.from_view(sync_service.reconcile(session, settings, run))
 
 

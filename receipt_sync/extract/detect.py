@@ -47,10 +47,17 @@ def _phrases(*alternatives: str) -> re.Pattern[str]:
     return re.compile("|".join(alternatives))
 
 
-_NOT_CLAIM = r"(?: email| message| document)? (?:is not|isn't|is no|does not constitute) a (?:receipt|proof of (?:payment|purchase))"  # noqa: E501
+# "This summary is not a payment receipt", "this email is not an invoice": a statement about the mail itself
+# wins over every receipt word it also carries.
+_NOT_CLAIM = (
+    r"(?: email| e-mail| message| document| summary| statement| notice| confirmation| letter| page)?"
+    r" (?:is not|isn't|is no|does not constitute|should not be used as) an? (?:valid |official )?"
+    r"(?:receipt|payment receipt|payment confirmation|proof of (?:payment|purchase))"
+)  # not "invoice": a paid booking's receipt says "this isn't an invoice" (a receipt, not a tax invoice)
 _NOT_HE = r" (?:מהווה )?(?:קבלה|חשבונית)"
 _NOT_RECEIPT = _phrases(
-    rf"this{_NOT_CLAIM}", rf"it{_NOT_CLAIM}", rf"that{_NOT_CLAIM}", r"not a (?:valid )?receipt",
+    rf"this{_NOT_CLAIM}", rf"it{_NOT_CLAIM}", rf"that{_NOT_CLAIM}", r"not a (?:valid |payment |tax )?receipt",
+    "not a payment confirmation",
     r"no (?:payment|charge) (?:has been|was|is) (?:made|taken|charged|required)", "you have not been charged",
     "you will not be charged", "you won't be charged", *(f"{w}{_NOT_HE}" for w in ("אינו", "אינה", "אין זו", "איננו")),
     "מסמך זה אינו",

@@ -20,11 +20,18 @@ _EXCLUDED = (
     r"sub[- ]?total|subtotaal|zwischensumme|sous[- ]total|total (?:before|excl\w*|ex\.?|ht|net|hors)\b|"
     r"(?:net|tax|vat|btw|mwst) total|total (?:tax(?:es)?|vat|savings?|discount|points|items?)|"
     r"summe netto|net total|totaal excl\w*|montant (?:ht|tva)|"
-    r'סה"כ לפני מע"מ|סה"כ מע"מ|סכום לפני מע"מ|סה"כ ללא מע"מ|סה"כ הנחה|per[- ]person total'
+    r'סה"כ לפני מע"מ|סה"כ מע"מ|סכום לפני מע"מ|סה"כ ללא מע"מ|סה"כ הנחה|per[- ]person total|'
+    # parts of the price, never what was charged: a fare before taxes, per-person, per-ticket and unit prices
+    r"base fare|fare per \w+|(?:price |cost |total )?per (?:person|passenger|traveller|traveler|adult|ticket|"
+    r"night|item)|unit price|price per \w+"
 )
 _PAID = (
     r"amount paid|total paid|you paid|paid|payment amount|amount charged|we charged|charged|"
     r"billed to (?:your )?card|card payment|payment received|refund(?:ed)? amount|amount refunded|"
+    # the amount charged to a payment method ("Visa ending in 4242  $338.50") is what was paid
+    # (the label takes the card's last digits with it, so they are never read as the amount)
+    r"(?:visa|mastercard|amex|american express|discover|paypal|apple pay|google pay)(?: ending(?: in)?)?"
+    r"(?:[ \t:]*[x•*·-]*\d{4})?|"
     r"total refund(?:ed)?|refunded|bezahlt|payé|betaald|zapłacono|"
     r'סה"כ שולם|סכום ששולם|שולם|סכום החיוב|חויב|סה"כ זיכוי|סכום הזיכוי'
 )

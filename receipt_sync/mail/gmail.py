@@ -4,7 +4,9 @@
 - One service / `AuthorizedHttp` per thread: httplib2 is not thread-safe.
 - Fetches are `format=raw` (one quota charge per message, attachments included) in batches sent to an
   explicit batch URI (`new_batch_http_request()` ignores `api_endpoint`); transient part failures are
-  re-queued a bounded number of times with back-off, a 404 part becomes a `FetchFailure`.
+  re-queued into the batch's next attempt, a 404 part becomes a `FetchFailure`.
+- Retries: every call (and every batch) is retried in process by the one policy of receipt_sync/retry.py
+  (`MAIL_ATTEMPTS`, jittered exponential back-off honouring Retry-After); task retries never retry mail.
 - Errors become domain errors: `MailboxAuthError` (never retried), `TransientMailError` (with `retry_after`),
   `HistoryExpiredError`, `PermanentMailError`. No message or repr ever contains a token.
 - Quota: a `MailboxQuota` (receipt_sync.mail.quota) is shared by every thread; a batch reserves its units at
@@ -15,7 +17,6 @@
 from __future__ import annotations
 
 import base64
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -45,10 +46,10 @@ from receipt_sync.mail.gmail_errors import (
     retry_after_of,
 )
 from receipt_sync.mail.quota import AcquireOnly, MailboxQuota, as_quota
+from receipt_sync.retry import MAIL_ATTEMPTS, retrying
 from receipt_sync.settings import Settings
 
 GMAIL_READONLY_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
-MAX_BACKOFF_SECONDS = 32.0
 HIDDEN_LABELS = frozenset({"SPAM", "TRASH"})
 
 
@@ -63,8 +64,8 @@ class GmailSource:
         address: str | None = None,
         limiter: MailboxQuota | AcquireOnly | None = None,
         timeout: float = 60.0,
-        part_retries: int = 5,
-        retry_base_seconds: float = 1.0,
+        attempts: int = MAIL_ATTEMPTS,
+        retry_base_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         secret = settings.google_client_secret
@@ -83,8 +84,9 @@ class GmailSource:
         self._settings = settings
         self._quota = as_quota(limiter)
         self._timeout = timeout
-        self._part_retries = part_retries
-        self._retry_base = retry_base_seconds
+        self._attempts = attempts
+        base = settings.gmail_retry_base_seconds if retry_base_seconds is None else retry_base_seconds
+        self._retry_base = base
         self._sleep = sleep
         self._local = threading.local()
         self._https: list[httplib2.Http] = []
@@ -151,10 +153,16 @@ class GmailSource:
     def fetch_messages(self, ids: Sequence[str]) -> list[RawMessage | FetchFailure]:
         """Raw messages in the order of `ids`, fetched in batches; a failed message fails alone."""
         results: dict[str, RawMessage | FetchFailure] = {}
-        size = min(self._settings.gmail_batch_size, self._quota.batch_limit(self._settings.gmail_fetch_cost))
-        for start in range(0, len(ids), size):
-            results.update(self._fetch_chunk(list(dict.fromkeys(ids[start : start + size]))))
+        unique = list(dict.fromkeys(ids))
+        start = 0
+        while start < len(unique):  # the batch size is read again for each batch: the limiter learns
+            size = self._batch_size()
+            results.update(self._fetch_chunk(unique[start : start + size]))
+            start += size
         return [results[message_id] for message_id in ids]
+
+    def _batch_size(self) -> int:
+        return min(self._settings.gmail_batch_size, self._quota.batch_limit(self._settings.gmail_fetch_cost))
 
     def close(self) -> None:
         """Close every connection this source opened, in any thread."""
@@ -184,48 +192,67 @@ class GmailSource:
         return service.users()
 
     def _call(self, request: Any, units: int, not_found: type[Exception] = PermanentMailError) -> dict[str, Any]:
+        """Execute one API request within the retry budget (a transient failure is sent again)."""
+        for attempt in self._retrying():
+            with attempt:
+                return self._call_once(request, units, not_found)
+        raise AssertionError("unreachable: the last failure is re-raised")
+
+    def _retrying(self) -> Any:
+        return retrying(
+            TransientMailError,
+            base=self._retry_base,
+            attempts=self._attempts,
+            retry_after=lambda exc: getattr(exc, "retry_after", None),
+            sleep=self._sleep,
+        )
+
+    def _call_once(self, request: Any, units: int, not_found: type[Exception]) -> dict[str, Any]:
         try:
             with self._quota.spend(units):
                 answer = request.execute(num_retries=0)
         except Exception as exc:
-            if isinstance(exc, HttpError) and _is_rate_limit(exc):
-                self._quota.rate_limited(retry_after_of(exc))
+            self._note_refusal(exc)
             self._raise_mapped(exc, not_found)
             raise
         self._quota.succeeded()
         return answer
 
+    def _note_refusal(self, exc: BaseException | None) -> None:
+        """Tell the limiter about a rate-limit answer (it learns the server's shape and pauses the mailbox)."""
+        if isinstance(exc, HttpError) and _is_rate_limit(exc):
+            self._quota.rate_limited(retry_after_of(exc), concurrent=b"concurrent" in (exc.content or b""))
+
     def _raise_mapped(self, exc: Exception, not_found: type[Exception]) -> None:
         """Raise the domain error for `exc` (from it); return only when it is not a mail error."""
+        if not isinstance(exc, HttpError):
+            self._drop_connections()
         mapped = map_error(exc, self.address, not_found)
         if mapped is not None:
             raise mapped from exc
 
+    def _drop_connections(self) -> None:
+        """After a cut answer or a reset, this thread's keep-alive connection is dead: the next attempt must
+        open a new one (httplib2 would otherwise write into the closed socket again: a broken pipe)."""
+        authorized = getattr(self._local, "http", None)
+        if authorized is not None:
+            authorized.http.close()
+
     def _fetch_chunk(self, ids: list[str]) -> dict[str, RawMessage | FetchFailure]:
-        """One batch, re-sending the parts that failed transiently (bounded, with back-off)."""
+        """One batch; the parts that failed transiently go again in the next attempt (one retry budget)."""
         done: dict[str, RawMessage | FetchFailure] = {}
-        pending = ids
-        for attempt in range(self._part_retries + 1):
-            retry_after, rate_limited = self._send_batch(pending, done)
-            pending = [i for i in pending if i not in done]
-            if not pending:
-                return done
-            paused = self._quota.rate_limited(retry_after) if rate_limited else 0.0
-            if attempt < self._part_retries and not paused:  # a shared pause already makes us wait
-                self._sleep(self._backoff(attempt, retry_after))
-        raise TransientMailError(
-            f"Gmail kept refusing {len(pending)} message fetches (rate limited or unavailable); try again later.",
-            retry_after=retry_after,
-        )
+        for attempt in self._retrying():
+            with attempt:
+                pending = [i for i in ids if i not in done]
+                size = self._batch_size()  # smaller after a refusal: the re-queued parts are split again
+                for start in range(0, len(pending), size):
+                    self._send_batch(pending[start : start + size], done)
+        return done
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        jittered = random.uniform(0.5, 1.0) * self._retry_base * 2**attempt
-        return min(max(jittered, retry_after or 0.0), MAX_BACKOFF_SECONDS)
-
-    def _send_batch(self, ids: list[str], done: dict[str, RawMessage | FetchFailure]) -> tuple[float | None, bool]:
-        """Send one batch; fills `done` with answers. Returns (largest Retry-After seen, any rate-limit refusal)."""
+    def _send_batch(self, ids: list[str], done: dict[str, RawMessage | FetchFailure]) -> None:
+        """Send one batch; fills `done` with answers, raises `TransientMailError` when some parts must go again."""
         waits: list[float] = []
-        refused: list[bool] = []
+        refused: list[HttpError] = []
 
         def on_answer(request_id: str, response: dict[str, Any] | None, exc: HttpError | None) -> None:
             message_id = ids[int(request_id)]
@@ -233,7 +260,8 @@ class GmailSource:
                 done[message_id] = to_raw_message(response)
             elif exc is not None and _part_is_transient(exc):
                 waits.append(retry_after_of(exc) or 0.0)
-                refused.append(_is_rate_limit(exc))
+                if _is_rate_limit(exc):
+                    refused.append(exc)
             else:
                 done[message_id] = FetchFailure(message_id, _part_error_text(exc))
 
@@ -245,11 +273,19 @@ class GmailSource:
             with self._quota.spend(self._settings.gmail_fetch_cost * len(ids), parts=len(ids)):
                 batch.execute(http=self._local.http)
         except Exception as exc:
+            self._note_refusal(exc)
             self._raise_mapped(exc, PermanentMailError)
             raise
-        if not any(refused):
+        retry_after = max(waits) if waits else None
+        if refused:
+            self._note_refusal(refused[0])
+        else:
             self._quota.succeeded()
-        return (max(waits) if waits else None), any(refused)
+        if waits:
+            raise TransientMailError(
+                f"Gmail kept refusing {len(waits)} message fetches (rate limited or unavailable); try again later.",
+                retry_after=retry_after,
+            )
 
 
 def build_query(after: datetime | None, before: datetime | None, query: str | None) -> str:

@@ -7,6 +7,7 @@ request data, so a token can never leak through them.
 from __future__ import annotations
 
 import errno
+import http.client
 import json
 import socket
 from datetime import UTC, datetime
@@ -69,6 +70,8 @@ def map_error(exc: BaseException, address: str | None, not_found: type[Exception
         return _http_error(exc, address, not_found)
     if isinstance(exc, BatchError):
         return TransientMailError("Gmail sent a malformed batch answer; try again.")
+    if isinstance(exc, http.client.HTTPException):  # IncompleteRead (an answer cut short), a bad status line
+        return TransientMailError(f"Gmail's answer was cut short ({exc.__class__.__name__}); try again.")
     if isinstance(exc, (TransportError, httplib2.HttpLib2Error, TimeoutError, socket.timeout, ConnectionError)):
         return TransientMailError(f"Could not reach Gmail ({exc.__class__.__name__}); try again.")
     if isinstance(exc, OSError) and exc.errno in RESET_ERRNOS:

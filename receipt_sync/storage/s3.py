@@ -28,7 +28,9 @@ class S3Storage:
     def client(self) -> Any:
         client = getattr(self._local, "client", None)
         if client is None:
-            config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=20)
+            # No retries in the client: a failed call is retried once, by the policy of receipt_sync/retry.py
+            # (a task retry, or the deletion's key loop), not by botocore inside it as well.
+            config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=20)
             client = boto3.session.Session().client("s3", endpoint_url=self.endpoint_url, config=config)
             self._local.client = client
         return client

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import World
+from tests.conftest import SettingsOverride
 from tests.fixtures.prefect_server import api_server
 
 HUGE = 400 * 1024 * 1024
@@ -70,11 +71,10 @@ def test_a_malformed_body_without_a_token_is_401_not_400(client: TestClient) -> 
     assert response.json()["error"] == "unauthorized"
 
 
-def test_a_chunked_body_over_the_limit_is_413(client: TestClient, world: World, monkeypatch) -> None:
-    from receipt_sync.settings import get_settings
-
-    monkeypatch.setenv("API_MAX_BODY_BYTES", "1024")
-    get_settings.cache_clear()
+def test_a_chunked_body_over_the_limit_is_413(
+    client: TestClient, world: World, override_settings: SettingsOverride
+) -> None:
+    override_settings({"API_MAX_BODY_BYTES": "1024"})
 
     def chunks() -> Iterator[bytes]:
         yield b'{"status": "reviewed", "vendor": "'

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from models.db import session_scope
 from models.queries.ingest import record_processed
 from tests.api.conftest import World
-from tests.api.test_sync import insert_run
+from tests.factories import add_sync_run
 from tests.fixtures.prefect_server import PrefectServer
 
 ERRORS = [{"message_id": f"m{i}", "error": f"A part's base64 is corrupt ({i})", "kind": "permanent"} for i in range(7)]
@@ -23,7 +23,7 @@ def _fail(business_id: int, run_id: int) -> None:
 
 
 def test_a_run_shows_its_first_errors_and_lists_all_of_them(client: TestClient, world: World) -> None:
-    run_id = insert_run(world.a.business_id, status="completed", errors_count=7, message_errors=ERRORS)
+    run_id = add_sync_run(world.a.business_id, status="completed", errors_count=7, message_errors=ERRORS)
 
     run = client.get(f"/api/receipts/sync/runs/{run_id}", headers=world.a.headers).json()
     listed = client.get(f"/api/receipts/sync/runs/{run_id}/errors", headers=world.a.headers)
@@ -37,7 +37,7 @@ def test_a_run_shows_its_first_errors_and_lists_all_of_them(client: TestClient, 
 
 
 def test_a_business_s_failed_messages_say_which_later_syncs_retry(client: TestClient, world: World) -> None:
-    run_id = insert_run(world.a.business_id, status="completed", errors_count=2)
+    run_id = add_sync_run(world.a.business_id, status="completed", errors_count=2)
     _fail(world.a.business_id, run_id)
 
     body = client.get("/api/receipts/sync/errors", headers=world.a.headers).json()

@@ -69,7 +69,7 @@ def test_a_sync_requested_from_the_api_runs_through_the_deployment_on_the_worker
         "Prefect to close the flow run",
         timeout=30,
     )
-    assert prefect_run["name"] == f"gmail-sync/business-{business_id}/full"
+    assert prefect_run["name"] == f"gmail-sync/up-ltd-{business_id}/full"
     assert prefect_run["state"]["type"] == "COMPLETED" and f"business:{business_id}" in prefect_run["tags"]
 
 
@@ -110,7 +110,7 @@ def test_ctrl_c_stops_everything_up_started(receipts_up: UpProcess) -> None:
     children = receipts_up.child_pids()
     marker = f"DATA_DIR={receipts_up.env['DATA_DIR']}\0"
     assert _processes_with_env(marker)  # the server and API are running now
-    assert stop_up(receipts_up, signal.SIGINT) == 0
+    assert stop_up(receipts_up, signal.SIGINT) == 0, receipts_up.output
     assert "SIGINT received" in receipts_up.output and "stopped." in receipts_up.output
     assert not [name for name, pid in children.items() if alive(pid)]
     assert _processes_with_env(marker) == []

@@ -7,6 +7,7 @@ How long each case takes is measured in `bench/adversarial.py` (BENCHMARKS.md), 
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from email.header import Header
 
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.adversarial import cases as bench_cases
+from receipt_sync.errors import MalformedMessageError
 from receipt_sync.extract import Extraction, extract_email
 from receipt_sync.mime import parse_email
 
@@ -31,11 +33,27 @@ def _extract(raw: bytes) -> Extraction:
     return extract_email(parse_email(raw))
 
 
+def _extract_parsed(*, subject: str = "Hello", body: str = "Hi", sender: str = "Shop") -> Extraction:
+    """The extractor on its own, given header values the MIME parser's own caps (mime.py) would refuse:
+    its caps must hold whatever reaches it."""
+    parsed = parse_email(_raw(sender="Shop <billing@example.com>"))
+    return extract_email(dataclasses.replace(parsed, subject=subject, text=body, sender=sender))
+
+
 @pytest.mark.parametrize("n", [10_000, 30_000, 100_000])
 def test_huge_subject_ending_in_a_label_is_not_a_receipt(n: int) -> None:
-    result = _extract(_raw(subject="A" * n + "!receipt x"))
+    result = _extract_parsed(subject="A" * n + "!receipt x")
     assert not result.is_receipt
     assert result.document_number is None
+
+
+def test_huge_subject_is_one_clear_error_or_an_answer_never_a_stall() -> None:
+    try:
+        result = _extract(_raw(subject="A" * 100_000 + "!receipt x"))
+    except MalformedMessageError as exc:
+        assert "Subject" in str(exc)
+    else:
+        assert not result.is_receipt
 
 
 def test_body_of_repeated_labels_after_capitals_is_not_a_receipt() -> None:
@@ -46,15 +64,11 @@ def test_body_of_repeated_labels_after_capitals_is_not_a_receipt() -> None:
 
 @pytest.mark.parametrize("space", ["\u2003", " ", "\t"])
 def test_sender_name_padded_with_50000_spaces_reads_as_its_words(space: str) -> None:
-    name = Header("a" + space * 50_000 + "b", "utf-8").encode(linesep="\r\n ")
-    result = _extract(_raw(sender=f"{name} <billing@example.com>"))
-    assert result.vendor == "a b"
+    assert _extract_parsed(sender="a" + space * 50_000 + "b").vendor == "a b"
 
 
 def test_mailer_words_after_a_long_space_run_are_still_dropped() -> None:
-    name = Header("Acme" + "\u2003" * 20_000 + "Receipts", "utf-8").encode(linesep="\r\n ")
-    result = _extract(_raw(sender=f"{name} <billing@acme.example>"))
-    assert result.vendor == "Acme"
+    assert _extract_parsed(sender="Acme" + "\u2003" * 20_000 + "Receipts").vendor == "Acme"
 
 
 def test_number_written_before_its_label_is_read_but_a_run_of_capitals_is_not() -> None:
@@ -74,7 +88,11 @@ def test_receipt_after_hostile_padding_keeps_its_fields() -> None:
 
 @pytest.mark.parametrize("label", list(bench_cases(30_000)))
 def test_every_benchmarked_hostile_message_gets_an_answer(label: str) -> None:
-    result = _extract(bench_cases(30_000)[label])
+    try:
+        result = _extract(bench_cases(30_000)[label])
+    except MalformedMessageError as exc:  # the parser's own caps: one clear error for that message
+        assert "limit" in str(exc)
+        return
     assert isinstance(result.is_receipt, bool)
     assert 0.0 <= result.confidence <= 1.0
     assert result.to_json()["reasons"]

@@ -12,9 +12,17 @@ Endpoints (paths as the discovery document builds them):
 - `POST /batch/gmail/v1`                                 -> `batch` (each inner part logged as its method)
 - `POST /token`                                          -> `token` (refresh_token grant, invalid_grant)
 
-Faults: `fail_next()` (scripted errors), `error_rate` (seeded random 5xx), `latency` (seconds per HTTP
-request), `max_concurrent` (429 "too many concurrent requests"), and per-user quota enforcement
-(`quota_units_per_minute`, sliding 60 s window, method costs in `costs`).
+Faults: `fail_next()` (scripted API errors, batch parts included), `error_rate` (seeded random 5xx),
+`storm(seconds)` (every API call answered 429 for a while), `latency` (seconds per HTTP request),
+`max_concurrent` (429 "Too many concurrent requests for user"), and transport faults on whole HTTP exchanges,
+scripted (`cut_next(n, kind)`) or seeded random (`cut_rates`): "truncate" (the body is cut short after the
+headers promised all of it: the client's `http.client.IncompleteRead`), "reset" (the connection is closed
+without an answer), "stall" (no answer for `stall_seconds`: the client times out).
+
+Per-user quota enforcement (`quota_units_per_minute`, method costs in `costs`), in one of the shapes a real
+server may use (`quota_model`): "window" (a sliding 60 s window of units), "bucket" (a token bucket refilled
+at the per-minute quota's rate and holding `burst_seconds` of it: 1.0 or 0.5 for a per-second bucket, 60 for
+a per-minute one).
 
 Every API call is logged in `requests` (`RequestRecord`): `cost` is the method's quota cost, `units` what
 was charged. Units are charged when a call passed auth, scripted/random faults and the quota check; calls
@@ -28,6 +36,8 @@ import math
 import random
 import re
 import secrets
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -44,6 +54,8 @@ from tests.fakes import gmail_payload as payloads
 from tests.fakes.gmail_batch import parse_batch, render_batch
 
 DEFAULT_REFRESH_TOKEN = "fake-refresh-token"
+CUT_KINDS = ("truncate", "reset", "stall")
+QUOTA_MODELS = ("window", "bucket")
 FETCH_METHODS = ("messages.get", "attachments.get")
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -168,6 +180,10 @@ class FakeGmailServer:
         fetch_cost: int = 20,
         costs: dict[str, int] | None = None,
         max_concurrent: int | None = None,
+        quota_model: str = "window",
+        burst_seconds: float = 1.0,
+        cut_rates: dict[str, float] | None = None,
+        stall_seconds: float = 5.0,
         inline_part_limit: int = 16 * 1024,
         require_auth: bool = True,
     ) -> None:
@@ -180,6 +196,11 @@ class FakeGmailServer:
         self.costs.update({m: fetch_cost for m in FETCH_METHODS})
         self.costs.update(costs or {})
         self.max_concurrent = max_concurrent
+        self.quota_model = quota_model
+        self.burst_seconds = burst_seconds
+        self.cut_rates = dict(cut_rates or {})
+        self.stall_seconds = stall_seconds
+        self.cuts: list[tuple[float, str]] = []  # (time, kind) of every transport fault served
         self.inline_part_limit = inline_part_limit
         self.require_auth = require_auth
         self._lock = threading.RLock()
@@ -193,6 +214,10 @@ class FakeGmailServer:
         self._next_id = 0x18C0000000000000
         self._faults: deque[_Fault] = deque()
         self._charged: deque[tuple[float, int]] = deque()
+        self._bucket: tuple[float, float] | None = None  # (tokens, refilled at)
+        self._storm_until, self._storm_status = 0.0, 429
+        self._storm: tuple[float, int, str | None] = (0.0, 429, "")  # (seconds, status, starting method)
+        self._cuts: deque[str] = deque()
         self._in_flight = 0
         self._list_cache: dict[tuple[str, bool, tuple[str, ...]], list[str]] = {}
         self._records: list[RequestRecord] = []
@@ -324,6 +349,37 @@ class FakeGmailServer:
             fault = _Fault(status, reason or DEFAULT_REASONS.get(status, "unknown"), retry_after, method)
             self._faults.extend([fault] * n)
 
+    def storm(self, seconds: float, status: int = 429, *, on: str | None = None) -> None:
+        """Refuse every API call with `status` (rate limit, no Retry-After) for `seconds`, from now or from the
+        next call of method `on` (e.g. "messages.get": a storm in the middle of a sync)."""
+        with self._lock:
+            self._storm = (seconds, status, on)
+            if on is None:
+                self._start_storm()
+
+    def _start_storm(self) -> None:
+        seconds, self._storm_status, _ = self._storm
+        self._storm_until, self._storm = time.monotonic() + seconds, (0.0, 429, "")
+
+    def cut_next(self, n: int = 1, kind: str = "truncate") -> None:
+        """Break the next `n` HTTP exchanges (a batch is one) with a transport fault: truncate|reset|stall."""
+        if kind not in CUT_KINDS:
+            raise ValueError(f"unknown transport fault {kind!r}")
+        with self._lock:
+            self._cuts.extend([kind] * n)
+
+    def take_cut(self) -> str | None:
+        """The transport fault for the exchange being answered, if any (scripted first, then random)."""
+        with self._lock:
+            kind = self._cuts.popleft() if self._cuts else None
+            for name in CUT_KINDS:
+                rate = self.cut_rates.get(name, 0.0)
+                if kind is None and rate and self._random.random() < rate:
+                    kind = name
+            if kind is not None:
+                self.cuts.append((time.monotonic(), kind))
+            return kind
+
     # ----- the request log -------------------------------------------------------------------------------
     @property
     def requests(self) -> list[RequestRecord]:
@@ -450,6 +506,10 @@ class FakeGmailServer:
 
     def _take_fault(self, method: str) -> _Fault | None:
         with self._lock:
+            if self._storm[2] == method:
+                self._start_storm()
+            if time.monotonic() < self._storm_until:
+                return _Fault(self._storm_status, DEFAULT_REASONS.get(self._storm_status, "unknown"), None, None)
             for index, fault in enumerate(self._faults):
                 if fault.method in (None, method):
                     del self._faults[index]
@@ -459,17 +519,13 @@ class FakeGmailServer:
         return None
 
     def _charge(self, cost: int, now: float) -> Reply | None:
-        """Sliding 60 s window per user; a refused call is not charged (it is logged with units=0)."""
+        """Charge `cost` units under the quota model; a refused call is not charged (logged with units=0)."""
         if self.quota_units_per_minute is None:
             return None
         with self._lock:
-            while self._charged and self._charged[0][0] <= now - 60:
-                self._charged.popleft()
-            used = sum(units for _, units in self._charged)
-            if used + cost <= self.quota_units_per_minute:
-                self._charged.append((now, cost))
-                return None
-            wait = self._seconds_until_free(used + cost - self.quota_units_per_minute, now)
+            wait = self._window_wait(cost, now) if self.quota_model == "window" else self._bucket_wait(cost, now)
+        if wait is None:
+            return None
         reply = google_error(
             429,
             "rateLimitExceeded",
@@ -477,6 +533,30 @@ class FakeGmailServer:
         )
         reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return reply
+
+    def _window_wait(self, cost: int, now: float) -> float | None:
+        """Sliding 60 s window: None (charged) or the seconds until enough units leave the window."""
+        assert self.quota_units_per_minute is not None
+        while self._charged and self._charged[0][0] <= now - 60:
+            self._charged.popleft()
+        used = sum(units for _, units in self._charged)
+        if used + cost <= self.quota_units_per_minute:
+            self._charged.append((now, cost))
+            return None
+        return self._seconds_until_free(used + cost - self.quota_units_per_minute, now)
+
+    def _bucket_wait(self, cost: int, now: float) -> float | None:
+        """Token bucket holding `burst_seconds` of quota: None (charged) or the seconds until `cost` tokens."""
+        assert self.quota_units_per_minute is not None
+        rate = self.quota_units_per_minute / 60.0
+        size = max(float(cost), rate * self.burst_seconds)
+        tokens, at = self._bucket or (size, now)
+        tokens = min(size, tokens + (now - at) * rate)
+        if tokens >= cost:
+            self._bucket = (tokens - cost, now)
+            return None
+        self._bucket = (tokens, now)
+        return (cost - tokens) / rate
 
     def _seconds_until_free(self, excess: int, now: float) -> float:
         freed = 0
@@ -657,10 +737,28 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             target = self.path
         reply = self.gmail.handle_http(verb, target, headers, body)
+        cut = self.gmail.take_cut() if target.startswith(("/gmail/", "/batch/")) else None
+        if cut == "reset":  # the work was done (and charged), the answer never comes: RST, not FIN
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if cut == "stall":
+            time.sleep(self.gmail.stall_seconds)
+        try:
+            self._write(reply, truncate=cut == "truncate")
+        except OSError:  # the client gave up (a stalled answer): nothing to answer any more
+            self.close_connection = True
+
+    def _write(self, reply: Reply, *, truncate: bool) -> None:
         self.send_response(reply.status)
         for name, value in {**reply.headers, "Content-Length": str(len(reply.body))}.items():
             self.send_header(name, value)
         self.end_headers()
+        if truncate:  # headers promise the whole body; half of it arrives, then the connection ends
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.close_connection = True
+            return
         self.wfile.write(reply.body)
 
     def log_message(self, format: str, *args: object) -> None:  # keep test output quiet

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import threading
 import urllib.error
@@ -168,3 +169,84 @@ def test_batch_of_more_than_100_parts_is_refused(gmail: FakeGmailServer) -> None
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request)
     assert caught.value.code == 400
+
+
+@pytest.mark.parametrize(("burst_seconds", "admitted"), [(5.0, 5), (2.5, 2), (60.0, 60)])
+def test_token_bucket_admits_its_burst_then_refuses(
+    gmail: FakeGmailServer, burst_seconds: float, admitted: int
+) -> None:
+    """60 units a minute refill one unit a second; the bucket holds `burst_seconds` of them (60: per-minute)."""
+    gmail.quota_units_per_minute, gmail.quota_model, gmail.burst_seconds = 60, "bucket", burst_seconds
+    token = access_token(gmail)
+    statuses = [get(gmail, "profile", token)[0] for _ in range(admitted + 1)]
+    assert statuses == [200] * admitted + [429]
+    status, body, headers = get(gmail, "profile", token)
+    assert status == 429 and body["error"]["errors"][0]["reason"] == "rateLimitExceeded"
+    assert int(headers["Retry-After"]) == 1  # one unit a second: the next call fits within a second
+
+
+def test_storm_refuses_every_call_until_it_passes(gmail: FakeGmailServer) -> None:
+    token = access_token(gmail)
+    gmail.storm(60)
+    assert [get(gmail, "profile", token)[0] for _ in range(3)] == [429] * 3
+    gmail.storm(0)
+    assert get(gmail, "profile", token)[0] == 200
+
+
+def raw_get(gmail: FakeGmailServer, token: str, timeout: float = 5.0) -> bytes:
+    request = urllib.request.Request(f"{gmail.url}/gmail/v1/users/me/messages/m2?format=raw")
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return answer.read()
+
+
+def test_truncated_answer_is_an_incomplete_read(gmail: FakeGmailServer) -> None:
+    token = access_token(gmail)
+    gmail.cut_next(1, "truncate")
+    with pytest.raises(http.client.IncompleteRead):
+        raw_get(gmail, token)
+    assert json.loads(raw_get(gmail, token))["id"] == "m2"  # only that exchange was cut
+    assert [kind for _, kind in gmail.cuts] == ["truncate"]
+
+
+def test_reset_connection_gives_no_answer(gmail: FakeGmailServer) -> None:
+    token = access_token(gmail)
+    gmail.cut_next(1, "reset")
+    with pytest.raises((ConnectionError, urllib.error.URLError)):
+        raw_get(gmail, token)
+    assert gmail.calls("messages.get")[0].status == 200  # the server did the work: the answer was lost
+
+
+def test_stalled_answer_times_the_client_out(gmail: FakeGmailServer) -> None:
+    token = access_token(gmail)
+    gmail.stall_seconds = 1.0
+    gmail.cut_next(1, "stall")
+    with pytest.raises((TimeoutError, urllib.error.URLError)):
+        raw_get(gmail, token, timeout=0.2)
+
+
+def test_random_transport_faults_follow_their_rates(gmail: FakeGmailServer) -> None:
+    token = access_token(gmail)
+    gmail.cut_rates = {"truncate": 0.3}
+    outcomes = []
+    for _ in range(40):
+        try:
+            raw_get(gmail, token)
+            outcomes.append("ok")
+        except http.client.IncompleteRead:
+            outcomes.append("cut")
+    assert 4 < outcomes.count("cut") < 24 and len(gmail.cuts) == outcomes.count("cut")
+
+
+def test_a_batch_part_fails_alone(gmail: FakeGmailServer) -> None:
+    token = access_token(gmail)
+    gmail.fail_next(1, status=503, method="messages.get")
+    part = (
+        "--b\r\nContent-Type: application/http\r\nContent-ID: <x+{0}>\r\n\r\n"
+        "GET /gmail/v1/users/me/messages/{0}\r\n\r\n"
+    )
+    body = "".join(part.format(i) for i in ("m1", "m2", "m3")) + "--b--\r\n"
+    headers = {"Content-Type": "multipart/mixed; boundary=b", "Authorization": f"Bearer {token}"}
+    with urllib.request.urlopen(urllib.request.Request(gmail.batch_uri, body.encode(), headers)) as answer:
+        text = answer.read().decode()
+    assert text.count("HTTP/1.1 503") == 1 and text.count("HTTP/1.1 200") == 2

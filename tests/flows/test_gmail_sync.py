@@ -15,11 +15,11 @@ from models import MailboxConnection, ReceiptDocument
 from models.db import session_scope
 from receipt_sync.errors import MailboxAuthError
 from receipt_sync.mail.receipt_query import RECEIPT_TERMS
-from receipt_sync.settings import get_settings
 from receipt_sync.storage import open_storage
+from tests.conftest import SettingsOverride
+from tests.factories import REFRESH_TOKEN, stored_receipts, sync_runs
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages, well_formed_stored
-from tests.flows.conftest import REFRESH_TOKEN, stored_receipts, sync_runs
 
 
 def test_full_sync_stores_exactly_the_mailbox_receipts_with_their_fields(
@@ -44,13 +44,12 @@ def test_full_sync_stores_exactly_the_mailbox_receipts_with_their_fields(
 
 
 def test_default_receipt_query_fetches_only_listed_mail_and_still_stores_every_receipt(
-    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
     messages = [m for m in sample_messages(120) if m.truth.kind != "malformed"]
     load(gmail, messages)
     business_id = connect_business()
-    monkeypatch.delenv("GMAIL_RECEIPT_QUERY")
-    get_settings.cache_clear()
+    override_settings({"GMAIL_RECEIPT_QUERY": None})
 
     summary = gmail_sync(business_id=business_id, mode="full")
 
@@ -169,12 +168,11 @@ def test_documents_of_stored_receipts_are_in_storage(
     connect_business: Callable[..., int],
     backend: str,
     request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
+    override_settings: SettingsOverride,
 ) -> None:
     if backend == "s3":
-        monkeypatch.setenv("STORAGE_URL", f"s3://{request.getfixturevalue('s3_bucket')}/receipts")
-        monkeypatch.setenv("S3_ENDPOINT_URL", request.getfixturevalue("s3_endpoint"))
-        get_settings.cache_clear()
+        bucket, endpoint = request.getfixturevalue("s3_bucket"), request.getfixturevalue("s3_endpoint")
+        override_settings({"STORAGE_URL": f"s3://{bucket}/receipts", "S3_ENDPOINT_URL": endpoint})
     messages = sample_messages(30, seed=9)
     load(gmail, messages)
     business_id = connect_business()

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogWorker
@@ -17,10 +16,10 @@ from sqlalchemy import select
 from flows.gmail_sync import gmail_sync
 from models import ProcessedMessage
 from models.db import session_scope
-from receipt_sync.settings import get_settings
+from tests.conftest import SettingsOverride
+from tests.factories import stored_receipts, sync_runs
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages
-from tests.flows.conftest import stored_receipts, sync_runs
 
 
 def _invoice_with_attachment(n: int, size: int) -> bytes:
@@ -41,12 +40,6 @@ def _broken_base64(n: int) -> bytes:
     ).encode()
 
 
-def _set(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-
-
 def _ledger(business_id: int) -> dict[str, ProcessedMessage]:
     with session_scope() as session:
         rows = session.scalars(select(ProcessedMessage).where(ProcessedMessage.business_id == business_id))
@@ -54,9 +47,9 @@ def _ledger(business_id: int) -> dict[str, ProcessedMessage]:
 
 
 def test_failed_messages_show_in_the_log_state_message_name_tags_and_summary(
-    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
-    _set(monkeypatch, MAX_ATTACHMENT_BYTES="100000")
+    override_settings({"MAX_ATTACHMENT_BYTES": "100000"})
     messages = [m for m in sample_messages(12, seed=61) if m.truth.kind != "malformed"]
     load(gmail, messages)
     failing = [gmail.add_message(_broken_base64(n)) for n in range(3)]
@@ -91,18 +84,18 @@ def test_failed_messages_show_in_the_log_state_message_name_tags_and_summary(
 
 
 def test_messages_that_failed_transiently_are_retried_by_the_next_sync_even_with_no_new_mail(
-    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
     messages = [m for m in sample_messages(20, seed=62) if m.truth.kind != "malformed"][:4]
     load(gmail, messages)
     business_id = connect_business()
-    _set(monkeypatch, MESSAGE_TIME_BUDGET_SECONDS="0.000001")  # a machine too busy to analyse anything in time
+    override_settings({"MESSAGE_TIME_BUDGET_SECONDS": "0.000001"})  # a machine too busy to analyse anything in time
 
     first = gmail_sync(business_id=business_id, mode="full")
 
     assert first["errors"] == len(messages) and stored_receipts(business_id) == {}
     assert {row.outcome for row in _ledger(business_id).values()} == {"retry"}
-    _set(monkeypatch, MESSAGE_TIME_BUDGET_SECONDS="30")
+    override_settings({"MESSAGE_TIME_BUDGET_SECONDS": "30"})
     gmail.clear_requests()
 
     second = gmail_sync(business_id=business_id, mode="incremental")  # the mailbox itself did not change
@@ -114,15 +107,15 @@ def test_messages_that_failed_transiently_are_retried_by_the_next_sync_even_with
 
 
 def test_permanent_failures_are_skipped_by_later_syncs_until_reprocessed(
-    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
-    _set(monkeypatch, MAX_ATTACHMENT_BYTES="100000")
+    override_settings({"MAX_ATTACHMENT_BYTES": "100000"})
     load(gmail, [m for m in sample_messages(10, seed=63) if m.truth.kind != "malformed"])
     too_big = [gmail.add_message(_invoice_with_attachment(n, 150_000)) for n in range(2)]
     business_id = connect_business()
     gmail_sync(business_id=business_id, mode="full")
     assert {_ledger(business_id)[m].outcome for m in too_big} == {"error"}
-    _set(monkeypatch, MAX_ATTACHMENT_BYTES="1000000")  # the operator raises the limit
+    override_settings({"MAX_ATTACHMENT_BYTES": "1000000"})  # the operator raises the limit
     gmail.clear_requests()
 
     later = gmail_sync(business_id=business_id, mode="full")
@@ -138,12 +131,12 @@ def test_permanent_failures_are_skipped_by_later_syncs_until_reprocessed(
 
 
 def test_progress_moves_within_a_page_while_its_messages_are_fetched(
-    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
     messages = sample_messages(30, seed=64)
     load(gmail, messages)
     business_id = connect_business()
-    _set(monkeypatch, GMAIL_PAGE_SIZE="100", GMAIL_BATCH_SIZE="5", SYNC_PROGRESS_SECONDS="0.1")
+    override_settings({"GMAIL_PAGE_SIZE": "100", "GMAIL_BATCH_SIZE": "5", "SYNC_PROGRESS_SECONDS": "0.1"})
     gmail.latency = 0.3  # six batch requests: about two seconds of fetching inside the run's only page
     seen: list[tuple[int, int, int | None]] = []
     done = threading.Event()

@@ -20,6 +20,7 @@ from receipt_sync.errors import (
 )
 from receipt_sync.mail.base import FetchFailure, RawMessage
 from receipt_sync.mail.gmail import GmailSource
+from receipt_sync.retry import MAIL_ATTEMPTS
 from receipt_sync.settings import Settings, load_settings
 from tests.fakes.gmail_server import FakeGmailServer, FakeMessage
 
@@ -130,7 +131,7 @@ def test_endless_rate_limiting_gives_up_with_a_transient_error(gmail: FakeGmailS
     gmail.fail_next(10_000, status=429, method="messages.get")
     with pytest.raises(TransientMailError, match="try again later"):
         source.fetch_messages(gmail.message_ids[:3])
-    assert len(gmail.calls("messages.get")) == 3 * 6  # first try + 5 bounded retries
+    assert len(gmail.calls("messages.get")) == 3 * MAIL_ATTEMPTS  # one budget, then given up
 
 
 def test_deleted_message_fails_alone(gmail: FakeGmailServer, source: GmailSource) -> None:
@@ -229,19 +230,24 @@ def test_client_uses_the_configured_endpoint_for_every_call(gmail: FakeGmailServ
 def test_listing_errors_map_to_domain_errors(
     gmail: FakeGmailServer, source: GmailSource, status: int, reason: str, expected: type[Exception]
 ) -> None:
-    gmail.fail_next(1, status=status, reason=reason, retry_after=7, method="messages.list")
+    waits: list[float] = []
+    patient = GmailSource(REFRESH_TOKEN, settings_for(gmail), sleep=waits.append)
+    gmail.fail_next(MAIL_ATTEMPTS, status=status, reason=reason, retry_after=7, method="messages.list")
     with pytest.raises(expected) as caught:
-        source.list_messages(page_token=None)
+        patient.list_messages(page_token=None)
     assert type(caught.value) is expected
-    if expected is TransientMailError:
+    if expected is TransientMailError:  # retried within the one budget, then given up
         assert caught.value.retry_after == 7  # type: ignore[attr-defined]
+        assert len(gmail.calls("messages.list")) == MAIL_ATTEMPTS and min(waits) >= 7
+    else:
+        assert len(gmail.calls("messages.list")) == 1 and not waits
 
 
 def test_unreachable_gmail_is_a_transient_error(gmail: FakeGmailServer) -> None:
     settings = settings_for(gmail)
     gmail.stop()
     with pytest.raises(TransientMailError):
-        GmailSource(REFRESH_TOKEN, settings, timeout=2).current_history_id()
+        GmailSource(REFRESH_TOKEN, settings, timeout=2, retry_base_seconds=0.01).current_history_id()
 
 
 def test_missing_oauth_client_is_a_configuration_error(gmail: FakeGmailServer) -> None:

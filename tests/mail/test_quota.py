@@ -105,3 +105,41 @@ def test_a_rate_limit_answer_pauses_every_thread_for_its_retry_after(gmail: Fake
     too_soon = [b for b in batches for t in refused if t + 0.2 < b < t + 0.9]
     assert refused and not too_soon  # nobody knocked again while Gmail asked us to wait
     assert len(refused) == 6  # and the refusals did not multiply into a storm
+
+
+def fetch_all_in_pages(source: GmailSource, ids: list[str], threads: int = 2) -> list[RawMessage]:
+    """Like a sync: a few threads, each fetching a page of ids (in batches sized by the limiter)."""
+    pages = [ids[i : i + 20] for i in range(0, len(ids), 20)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return [m for page in pool.map(source.fetch_messages, pages) for m in page]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("burst_seconds", [1.0, 0.5])
+def test_limiter_learns_a_per_second_bucket_and_stops_being_refused(
+    gmail: FakeGmailServer, burst_seconds: float
+) -> None:
+    """Gmail enforcing the 2026 regime (6,000 units a minute, 20 a fetch) as a bucket of `burst_seconds`: the
+    limiter learns a burst that fits it, sizes its batches to it and fetches everything, rarely refused."""
+    gmail.quota_units_per_minute, gmail.quota_model, gmail.burst_seconds = 6000, "bucket", burst_seconds
+    gmail.latency = 0.02
+    quota = MailboxQuota(6000, max_in_flight=5)
+    ids = gmail.message_ids[:60]
+
+    fetched = fetch_all_in_pages(source_with(gmail, quota), ids)
+
+    assert [m.id for m in fetched] == ids and all(m.raw == gmail.raw(m.id) for m in fetched)
+    calls = gmail.calls("messages.get")
+    assert len([r for r in calls if r.status == 429]) <= 0.1 * len(calls)  # the first ones teach it
+    assert quota.batch_limit(FETCH_COST) * FETCH_COST <= max(FETCH_COST, 100 * burst_seconds)  # fits the bucket
+
+
+def test_too_many_concurrent_requests_lowers_the_in_flight_cap(gmail: FakeGmailServer) -> None:
+    gmail.latency, gmail.max_concurrent = 0.1, 2
+    quota = MailboxQuota(1_000_000, max_in_flight=5)
+    source = source_with(gmail, quota)
+    ids = gmail.message_ids[:60]
+
+    fetched = fetch_all_in_pages(source, ids, threads=5)
+
+    assert sorted(m.id for m in fetched) == sorted(ids)
+    assert quota.shape()["max_in_flight"] < 5  # learned from "Too many concurrent requests for user"

@@ -19,10 +19,10 @@ from receipt_sync.isolation import MessageAnalyser
 from receipt_sync.mail.base import RawMessage
 from receipt_sync.mime import MAX_SENDER_CHARS, MAX_SUBJECT_CHARS, parse_email
 from receipt_sync.pipeline import AnalysedMessage, MessageError, analyse_message
-from receipt_sync.settings import get_settings
+from tests.conftest import SettingsOverride
+from tests.factories import stored_receipts, sync_runs
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages
-from tests.flows.conftest import stored_receipts, sync_runs
 
 N = 100_000
 
@@ -124,10 +124,9 @@ def test_a_message_that_kills_its_analysis_process_fails_alone() -> None:
 
 
 def test_a_sync_records_each_hostile_message_as_its_error_and_stores_the_rest(
-    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
-    monkeypatch.setenv("GMAIL_RECEIPT_QUERY", "")  # list every message, hostile ones included
-    get_settings.cache_clear()
+    override_settings({"GMAIL_RECEIPT_QUERY": ""})  # list every message, hostile ones included
     messages = [m for m in sample_messages(10, seed=13) if m.truth.kind != "malformed"]
     load(gmail, messages)
     # The small ones: the fake Gmail server parses what it serves, and the 100k cases are slow there too.
