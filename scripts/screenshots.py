@@ -132,16 +132,17 @@ def _deployment(api_url: str) -> str:
     from prefect.utilities.callables import parameter_schema
 
     from flows.gmail_sync import gmail_sync
+    from tests.fixtures.prefect_server import _send  # repeats a call the busy SQLite-backed server answers 503
 
     with httpx.Client(base_url=api_url, timeout=30) as http:
-        flow_id = http.get("/flows/name/gmail-sync").json()["id"]
+        flow_id = _send(http, "GET", "/flows/name/gmail-sync", attempts=10).json()["id"]
         body = {
             "name": "gmail-sync",
             "flow_id": flow_id,
             "entrypoint": "flows/gmail_sync.py:gmail_sync",
             "parameter_openapi_schema": parameter_schema(gmail_sync.fn).model_dump(),
         }
-        response = http.post("/deployments/", json=body)
+        response = _send(http, "POST", "/deployments/", attempts=10, json=body)
         response.raise_for_status()
         return str(response.json()["id"])
 
