@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -82,10 +83,31 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", message, details=problems)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _starlette_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    return error_response(exc.status_code, code, str(exc.detail))
+    response = error_response(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:  # every method the path takes, not only its first route's (RFC 9110)
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
+    return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    path = request.url.path
+    routes = [r for r in _api_routes(request.app.routes) if r.path_regex.match(path)]
+    return sorted({m for r in routes for m in r.methods or ()})
+
+
+def _api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every APIRoute, included routers' too (FastAPI wraps an included router; its routes keep full paths)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            found.extend(_api_routes(inner.routes))
+    return found
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -116,7 +138,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyGuard)
     app.add_exception_handler(e.ReceiptSyncError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, _starlette_http_error)
     app.add_exception_handler(DataError, _database_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

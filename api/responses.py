@@ -11,6 +11,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {**_E, "description": "Bad parameters"},
     401: {**_E, "description": "Missing or invalid token"},
     404: {**_E, "description": "Not found (or another business's)"},
+    413: {**_E, "description": "Request body over API_MAX_BODY_BYTES"},
     422: {**_E, "description": "Validation error"},
 }
 SYNC_TRIGGER_ERRORS: dict[int | str, dict[str, Any]] = {

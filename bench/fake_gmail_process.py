@@ -41,6 +41,8 @@ def _handle(server: Any, command: dict[str, Any]) -> dict[str, Any]:
         server.latency = command.get("latency", server.latency)
         server.quota_units_per_minute = command.get("quota_units_per_minute")
         server.costs.update(command.get("costs", {}))
+        server.quota_model = command.get("quota_model", server.quota_model)
+        server.burst_seconds = command.get("burst_seconds", server.burst_seconds)
         return {"ok": True}
     if command["cmd"] == "clear":
         server.clear_requests()

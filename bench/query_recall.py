@@ -108,6 +108,26 @@ def _row(label: str, result: Score) -> str:
     )
 
 
+def print_terms(sets: dict[str, list[Mail]]) -> None:
+    """Each word of the default query: what it lists alone, and what only it lists (lost if it were dropped)."""
+    words = (*RECEIPT_TERMS, "has:attachment")
+    full = {label: parse_query(RECEIPT_QUERY) for label in sets}
+    print("\n| word | " + " | ".join(f"{label}: alone / only this word" for label in sets) + " |")
+    print("| --- |" + " --- |" * len(sets))
+    for word in words:
+        without = parse_query("{" + " ".join(w for w in words if w != word) + "}")
+        alone = parse_query(word)
+        cells = []
+        for label, mail in sets.items():
+            hit_alone = [m for m in mail if alone(m.fields)]
+            only = [m for m in mail if full[label](m.fields) and not without(m.fields)]
+            cells.append(
+                f"{sum(m.is_receipt for m in hit_alone)} rec + {sum(not m.is_receipt for m in hit_alone)} other / "
+                f"{sum(m.is_receipt for m in only)} rec + {sum(not m.is_receipt for m in only)} other"
+            )
+        print(f"| {word} | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dev", type=Path, default=DEFAULT_DEV)
@@ -134,13 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 shown = ", ".join(result.missed[:8]) + (" …" if len(result.missed) > 8 else "")
                 print(f"missed in {label}: {shown}")
     if args.terms:
-        print("\n| word | " + " | ".join(sets) + " |\n| --- |" + " --- |" * len(sets))
-        for term in (*RECEIPT_TERMS, "has:attachment"):
-            cells = [
-                f"{s.receipts_listed}/{s.receipts} rec, {s.listed - s.receipts_listed} other"
-                for s in (score(term, mail) for mail in sets.values())
-            ]
-            print(f"| {term} | " + " | ".join(cells) + " |")
+        print_terms(sets)
     return 0
 
 

@@ -1,8 +1,10 @@
-"""Sync at Gmail's quota (issue 5): fetch rate vs the quota ceiling, units per receipt, orchestration overhead,
-unchanged-mailbox cost, and peak memory of a large full sync.
+"""Sync at Gmail's quota (issues 5 and 14): fetch rate vs the quota ceiling, units per receipt, orchestration
+overhead, unchanged-mailbox cost, peak memory of a large full sync, and the matrix of both regimes × each way a
+server may enforce the quota (60 s window; per-second bucket of 1 s and of 0.5 s).
 
     .venv/bin/python -m bench.sync_bench [--messages 10000] [--regime new|old|both] [--rate-seconds 120]
-                                         [--memory-messages 10000,100000] [--sections rate,units,overhead,memory]
+                                         [--memory-messages 10000,100000] [--models window,bucket_1s,bucket_0.5s]
+                                         [--sections rate,units,overhead,memory,matrix]
 
 Everything runs on 127.0.0.1: a fresh PostgreSQL, Prefect's test server, documents in a temporary folder, and
 the fake Gmail (tests/fakes/gmail_server.py) in a process of its own, spoken to by the real googleapiclient.
@@ -28,6 +30,7 @@ from typing import Any
 from bench.fake_gmail_process import REFRESH_TOKEN, ROOT, GmailProcess
 
 REGIMES = {"new": {"quota": 6000, "fetch_cost": 20}, "old": {"quota": 15000, "fetch_cost": 5}}
+MODELS = {"window": ("window", 1.0), "bucket_1s": ("bucket", 1.0), "bucket_0.5s": ("bucket", 0.5)}
 COSTS = {"messages.list": 5, "history.list": 2, "getProfile": 1}
 UNLIMITED = 10**9
 SEED = 7
@@ -72,6 +75,13 @@ def configure(gmail: GmailProcess, **settings: Any) -> None:
     get_settings.cache_clear()
 
 
+_businesses: list[int] = []
+
+
+def last_business() -> int:
+    return _businesses[-1]
+
+
 def new_business(name: str) -> int:
     from models.db import session_scope
     from models.queries.businesses import create_business
@@ -80,6 +90,7 @@ def new_business(name: str) -> int:
     with session_scope() as session:
         business_id = create_business(session, f"{name} {time.monotonic_ns()}").id
     connect_gmail_mailbox(business_id, REFRESH_TOKEN, None)
+    _businesses.append(business_id)
     return business_id
 
 
@@ -159,6 +170,78 @@ def max_units_in_window(calls: list[dict[str, Any]], cost: int, seconds: float =
             start += 1
         best = max(best, total)
     return best
+
+
+# ----- 1b. the matrix: regime x enforcement model, the product's receipt query --------------------------------
+def measure_matrix_cell(
+    gmail: GmailProcess, regime: str, model: str, seconds: float, truth_receipts: set[str]
+) -> dict[str, Any]:
+    """A full sync with the default receipt query (bounded to `seconds` at the ceiling) against Gmail enforcing
+    the regime's quota as `model`: rate, refusals, units per receipt, when the last receipt was stored."""
+    from receipt_sync.mail.receipt_query import RECEIPT_QUERY
+
+    quota, cost = REGIMES[regime]["quota"], REGIMES[regime]["fetch_cost"]
+    ceiling = quota / 60 / cost
+    shape, burst = MODELS[model]
+    gmail.command(
+        "set",
+        latency=0.05,
+        quota_units_per_minute=quota,
+        costs={"messages.get": cost},
+        quota_model=shape,
+        burst_seconds=burst,
+    )
+    configure(gmail, gmail_quota_units_per_minute=quota, gmail_fetch_cost=cost, **{RECEIPT_QUERY_ENV: RECEIPT_QUERY})
+    business_id = new_business(f"matrix-{regime}-{model}")
+    gmail.command("clear")
+    summary, wall = sync(business_id, mode="full", max_messages=int(seconds * ceiling))
+    calls = api_calls(gmail.log())
+    fetched = sorted(r["time"] for r in calls if r["method"] == "messages.get" and r["status"] == 200)
+    refused = [r for r in calls if r["status"] in (403, 429)]
+    rate = (len(fetched) - 1) / (fetched[-1] - fetched[0]) if len(fetched) > 1 else 0.0
+    found = stored_ids(business_id) & truth_receipts
+    spent = units(calls, cost)
+    return {
+        "regime": regime,
+        "model": model,
+        "messages_fetched": len(fetched),
+        "fetches_per_second": round(rate, 2),
+        "fraction_of_ceiling": round(rate / ceiling, 3),
+        "refused_429_403": len(refused),
+        "api_calls": len(calls),
+        "refused_share": round(len(refused) / max(1, len(calls)), 4),
+        "receipts_found": len(found),
+        "units_per_receipt": round(spent / max(1, len(found)), 1),
+        "seconds_until_last_receipt_stored": round(seconds_until_last_receipt(business_id), 1),
+        "wall_seconds": round(wall, 1),
+        "limiter_learned": learned_shape(business_id),
+        "status": summary["status"],
+    }
+
+
+def seconds_until_last_receipt(business_id: int) -> float:
+    """From the run's start (its record) to the newest receipt's insertion (its row), both the product's clock."""
+    from sqlalchemy import func, select
+
+    from models import Receipt
+    from models.db import session_scope
+    from models.runs import SyncRun
+
+    with session_scope() as session:
+        newest = session.scalar(select(func.max(Receipt.created_at)).where(Receipt.business_id == business_id))
+        started = session.scalar(select(func.min(SyncRun.started_at)).where(SyncRun.business_id == business_id))
+    return (newest - started).total_seconds() if newest and started else float("nan")
+
+
+def learned_shape(business_id: int) -> dict[str, float]:
+    """What the mailbox's limiter learned of the server during the run (it lives in this process)."""
+    from models.db import session_scope
+    from models.queries.mailboxes import mailbox_for_business
+    from tasks.sources import gmail_quota
+
+    with session_scope() as session:
+        mailbox_id = mailbox_for_business(session, business_id).id
+    return gmail_quota(mailbox_id).shape()
 
 
 # ----- 2. quota units per receipt: a receipt-oriented query vs fetching everything ---------------------------
@@ -383,6 +466,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 with GmailProcess(args.messages, SEED, receipt_share=share) as gmail:
                     key = f"units_per_receipt_at_share_{share:g}"
                     results[key] = units_per_receipt(gmail, found, RECEIPT_QUERY)
+        if "matrix" in sections:
+            truth = generate_messages(args.messages, SEED)
+            receipts = {m.id for m in truth if m.truth.is_receipt}
+            with GmailProcess(args.messages, SEED) as gmail:
+                results["matrix"] = [
+                    measure_matrix_cell(gmail, regime, model, args.rate_seconds, receipts)
+                    for regime in regimes
+                    for model in args.models.split(",")
+                ]
+                if "overhead" not in sections:  # the unchanged-mailbox check on the last matrix business
+                    results["incremental_unchanged"] = incremental_unchanged(gmail, last_business())
         if "memory" in sections:
             results["memory"] = [memory(int(n)) for n in args.memory_messages.split(",") if n]
     return results
@@ -394,7 +488,8 @@ def main() -> None:
     parser.add_argument("--regime", choices=["new", "old", "both"], default="both")
     parser.add_argument("--rate-seconds", type=float, default=120.0)
     parser.add_argument("--memory-messages", default="10000,100000")
-    parser.add_argument("--sections", default="units,overhead,rate,memory")
+    parser.add_argument("--sections", default="units,overhead,rate,memory,matrix")
+    parser.add_argument("--models", default=",".join(MODELS), help="matrix section: enforcement models")
     parser.add_argument("--receipt-shares", default="0.2,0.1", help="units section: also mailboxes with these shares")
     parser.add_argument("--child-full-sync", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

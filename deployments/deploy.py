@@ -1,7 +1,9 @@
 """`receipts deploy`: everything a Prefect server needs to run Receipt Sync, idempotently.
 
 1. the `process` work pool the deployments name (prefect deploy only warns when it is missing), its job template
-   locked (no `command`, `working_dir` or free `env` a caller of the Prefect API could turn into code);
+   locked (no `command`, `working_dir` or free `env` a caller of the Prefect API could turn into code), and its
+   two queues: `incremental` served first, `default` (long syncs, deletions) with a concurrency limit below
+   the workers' capacity (deployments/capacity.py);
 2. `prefect --no-prompt deploy --all` from prefect.yaml (the one place deployments are defined), run as a
    subprocess from the project root so it records that directory as the flows' working directory;
 3. the incremental-syncs schedule, when INCREMENTAL_SYNC_INTERVAL_MINUTES differs from prefect.yaml's;
@@ -24,11 +26,10 @@ from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.workers.process import ProcessWorker
-from sqlalchemy import select
 
-from deployments import automations
+from deployments import automations, capacity
 from models.db import session_scope
-from models.mailbox import MailboxConnection
+from models.queries import mailboxes as mailbox_queries
 from receipt_sync.errors import ConfigurationError
 from receipt_sync.settings import Settings
 from services import prefect_access
@@ -93,6 +94,28 @@ def ensure_work_pool(client: SyncPrefectClient, name: str) -> bool:
     return True
 
 
+def ensure_work_queues(client: SyncPrefectClient, settings: Settings) -> str:
+    """The incremental queue (priority 1, unlimited) and the long-sync queue (priority 10, limited)."""
+    pool = settings.prefect_work_pool
+    wanted = {
+        settings.incremental_work_queue: (capacity.INCREMENTAL_PRIORITY, None),
+        capacity.LONG_SYNC_QUEUE: (capacity.LONG_SYNC_PRIORITY, capacity.long_sync_limit(settings)),
+    }
+    for name, (priority, limit) in wanted.items():
+        try:
+            queue = client.read_work_queue_by_name(name, work_pool_name=pool)
+        except ObjectNotFound:
+            client.create_work_queue(name, work_pool_name=pool, priority=priority, concurrency_limit=limit)
+            continue
+        if queue.priority != priority or queue.concurrency_limit != limit:
+            client.update_work_queue(queue.id, priority=priority, concurrency_limit=limit)
+    long_limit = capacity.long_sync_limit(settings)
+    return (
+        f"queues: {settings.incremental_work_queue!r} first, {capacity.LONG_SYNC_QUEUE!r} "
+        f"(long syncs) at most {long_limit} at once"
+    )
+
+
 def run_prefect_deploy(settings: Settings, project_dir: Path = PROJECT_ROOT, timeout: float = 180) -> str:
     """`prefect --no-prompt deploy --all` against settings.prefect_api_url; returns its output, raises on failure."""
     env = {**os.environ, "PREFECT_API_URL": str(settings.prefect_api_url), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
@@ -120,10 +143,7 @@ def apply_schedule_interval(client: SyncPrefectClient, minutes: float | None) ->
 
 def businesses_with_mailboxes() -> list[int]:
     with session_scope() as session:
-        rows = session.scalars(
-            select(MailboxConnection.business_id).where(MailboxConnection.status != "disconnected").distinct()
-        )
-        return sorted(rows)
+        return mailbox_queries.businesses_with_mailboxes(session)
 
 
 def ensure_business_limits(client: SyncPrefectClient, business_ids: list[int]) -> list[str]:
@@ -142,6 +162,7 @@ def deploy_all(
     with prefect_access.prefect_client(settings) as client:
         if ensure_work_pool(client, settings.prefect_work_pool):
             report.notes.append(f"created work pool {settings.prefect_work_pool!r} (process)")
+        report.notes.append(ensure_work_queues(client, settings))
     run_prefect_deploy(settings, project_dir)
     report.deployments = list(DEPLOYMENTS)
     with prefect_access.prefect_client(settings) as client:

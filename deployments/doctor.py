@@ -1,7 +1,8 @@
 """`receipts doctor`: check a rollout the way an operator would, and say what to do about each failure.
 
 Checks, in order: settings valid, database reachable and at the Alembic head, Prefect API reachable, the
-deployments registered, an online worker on the work pool, the per-business concurrency limits, object
+deployments registered, an online worker on the work pool, the per-business concurrency limits, runs left
+behind by dead processes (the reconciler ends them: failed in the database, Crashed in Prefect), object
 storage writable. A check that depends on an earlier failed one is reported as skipped, not as a second
 failure. Any failure makes the exit status non-zero.
 """
@@ -123,6 +124,25 @@ def check_concurrency_limits(settings: Settings) -> str:
     return f"{len(names)} business limit(s) of 1" if names else "no business has a mailbox yet"
 
 
+def check_dead_runs(settings: Settings) -> str:
+    """Run the reconciler: a run whose process is gone must not stay Running/Cancelling until someone looks."""
+    from services.reconcile import reconcile_runs
+
+    result = reconcile_runs(settings)
+    if result.prefect_error:
+        raise CheckFailed(result.prefect_error, "check the Prefect server, then run receipts doctor again")
+    return result.summary()
+
+
+def check_probes(settings: Settings) -> str:
+    """When the incremental round last checked each mailbox (its `getProfile` probe)."""
+    from models.db import session_scope
+    from services.mailbox_probe import probe_summary
+
+    with session_scope() as session:
+        return probe_summary(session)
+
+
 def check_storage(settings: Settings) -> str:
     from receipt_sync.storage import open_storage
 
@@ -148,6 +168,8 @@ CHECKS: list[tuple[str, Callable[[Settings], str], tuple[str, ...]]] = [
     ("deployments", check_deployments, ("prefect api",)),
     ("worker", check_worker, ("prefect api",)),
     ("concurrency limits", check_concurrency_limits, ("prefect api", "database")),
+    ("dead runs", check_dead_runs, ("prefect api", "database")),
+    ("mailbox probes", check_probes, ("database",)),
     ("object storage", check_storage, ()),
 ]
 

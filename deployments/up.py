@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
+from deployments import capacity
 from deployments.deploy import PROJECT_ROOT, DeployReport, deploy_all, prefect_executable
 from deployments.local_postgres import LocalPostgres, start_local_postgres
 from receipt_sync.errors import ConfigurationError, OrchestratorUnavailable
@@ -260,8 +261,14 @@ def start_prefect_server(stack: Stack, config: UpConfig, logs: Path) -> None:
 def start_worker(stack: Stack, config: UpConfig, settings: Settings, logs: Path) -> str:
     name = f"receipts-up-{socket.gethostname()}-{os.getpid()}"
     pool = settings.prefect_work_pool
+    limit = str(capacity.worker_limit(settings))
     cmd = [prefect_executable(), "worker", "start", "--pool", pool, "--type", "process", "--name", name]
-    child = stack.start("worker", cmd, child_env(config), logs / "worker.log", essential=False)
+    cmd += ["--limit", limit]  # runs queue instead of stampeding (deployments/capacity.py)
+    # Heartbeats every 10 s (Prefect's default is 30): the API then stops accepting runs for a dead worker
+    # within ~30 s (WORKER_MISSED_HEARTBEATS) instead of Prefect's 90 s.
+    env = child_env(config)
+    env.setdefault("PREFECT_WORKER_HEARTBEAT_SECONDS", "10")
+    child = stack.start("worker", cmd, env, logs / "worker.log", essential=False)
     wait_until(worker_online(config.prefect_api_url, pool, name), child, "the worker", 90, stack.stopping)
     return name
 
@@ -338,6 +345,7 @@ def run_up(config: UpConfig, say: Callable[[str], None] = print) -> int:
         report = _deploy_with_retries(settings)
         for line in [*report.deployments, *report.automations, *report.notes]:
             say(f"  {line}")
+        say(f"reconciler (runs left by an earlier session): {_reconcile(settings)}")
         say("starting a worker and the API ...")
         worker = start_worker(stack, config, settings, logs)
         start_api(stack, config, logs)
@@ -359,6 +367,13 @@ def _deploy_with_retries(settings: Settings, attempts: int = 5) -> DeployReport:
         except OrchestratorUnavailable:
             time.sleep(delay)
     return deploy_all(settings, interval_minutes=settings.incremental_sync_interval_minutes)
+
+
+def _reconcile(settings: Settings) -> str:
+    """End runs whose processes died with an earlier `up` (killed, machine restarted): failed, Crashed."""
+    from services.reconcile import reconcile_runs
+
+    return reconcile_runs(settings).summary()
 
 
 def _migrate(settings: Settings, say: Callable[[str], None]) -> None:

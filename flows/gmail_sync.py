@@ -172,7 +172,9 @@ def gmail_sync(
         logger.warning("took over a stale run of business %s: freeing its concurrency slot", business_id)
         free_dead_holders_slot("sync", business_id)
     try:
-        with business_slot("sync", business_id, **_slot_settings()), keep_heartbeat(run.run_id):
+        # Beat while waiting for the slot too: a run queued behind a dead holder's lease (up to ~75 s) is alive,
+        # and must not look stale (SYNC_STALE_AFTER_SECONDS, 45 s) to the reconciler.
+        with keep_heartbeat(run.run_id), business_slot("sync", business_id, **_slot_settings()):
             summary = _sync(run, labels, logger)
     except BaseException as exc:
         _record_failure(run, exc, logger)

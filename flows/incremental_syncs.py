@@ -1,32 +1,48 @@
 """The `incremental-syncs` flow: on a schedule, start an incremental `gmail-sync` for every idle active mailbox.
 
-For each business with an active Gmail mailbox: a stale queued/running sync is failed and its Prefect flow run
-cancelled (a dead worker never blocks a business), a live one is left alone, and otherwise an incremental sync
-is started through the `gmail-sync` deployment — the same path as the API's trigger, so the one-active-run
-guard and the no-worker refusal apply. Businesses whose mailbox `needs_reauth` are skipped and logged: only the
-user reconnecting can fix them. Mailboxes with no completed sync for `overdue_hours` raise an event that the
-"overdue mailbox" automation turns into a notification (deployments/automations.py).
+First the reconciler (services/reconcile.py) ends every run whose process is gone — failed in the database,
+Crashed in Prefect, its slot freed — so no run stays Running or Cancelling. Then, for each business with an
+active Gmail mailbox: a stale sync is failed and its flow run crashed (a dead worker never blocks a business),
+a live one is left alone; the idle ones are probed (one `getProfile` each, bounded concurrency, in this
+process: services/mailbox_probe.py) and an incremental sync is started only for a mailbox whose history id
+moved, that never completed a sync, whose last run failed or that is overdue — through the `gmail-sync`
+deployment, on its own work queue served before long syncs (the same path as the API's trigger, so the
+one-active-run guard and the no-worker refusal apply). Businesses whose mailbox `needs_reauth` are skipped
+and logged: only the user reconnecting can fix them. Mailboxes with no completed sync (nor an unchanged probe)
+for `overdue_hours` raise an event that the "overdue mailbox" automation turns into a notification
+(deployments/automations.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 from prefect.runtime import flow_run
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.db import session_scope
 from models.mailbox import MailboxConnection
+from models.queries.mailboxes import gmail_mailboxes_by_business
 from models.queries.sync_runs import active_sync_run, fail_if_stale, stale_thresholds
 from receipt_sync.errors import OrchestratorUnavailable, ReceiptSyncError, SyncAlreadyRunning
 from receipt_sync.settings import Settings, get_settings
-from services import prefect_access
+from services.mailbox_probe import (
+    Candidate,
+    Decision,
+    candidate,
+    decide_from_probes,
+    record_probes,
+    split,
+    up_to_date_at,
+)
+from services.reconcile import crash_quietly, reconcile_runs
 from services.sync_requests import request_sync
+from tasks.mailbox_probes import probe_all
 
 OVERDUE_EVENT = "receipts.mailbox.sync-overdue"
 
@@ -55,23 +71,12 @@ class FanOutPlan:
     needs_reauth: list[int] = field(default_factory=list)
     stale: list[StaleRun] = field(default_factory=list)
     overdue: list[OverdueMailbox] = field(default_factory=list)
-
-
-def _gmail_mailboxes(session: Session) -> dict[int, list[MailboxConnection]]:
-    """Connected Gmail mailboxes by business (an imported mbox is a one-off, not something to poll)."""
-    rows = session.scalars(
-        select(MailboxConnection)
-        .where(MailboxConnection.provider == "gmail", MailboxConnection.status != "disconnected")
-        .order_by(MailboxConnection.business_id, MailboxConnection.id)
-    ).all()
-    by_business: dict[int, list[MailboxConnection]] = {}
-    for mailbox in rows:
-        by_business.setdefault(mailbox.business_id, []).append(mailbox)
-    return by_business
+    candidates: list[Candidate] = field(default_factory=list)  # the mailboxes of `to_start`, to probe
 
 
 def _is_overdue(mailbox: MailboxConnection, now: datetime, overdue_after: timedelta) -> bool:
-    return now - (mailbox.last_synced_at or mailbox.created_at) > overdue_after
+    """No completed sync, nor a probe that found it unchanged, for `overdue_after`."""
+    return now - (up_to_date_at(mailbox) or mailbox.created_at) > overdue_after
 
 
 def plan_fan_out(
@@ -81,7 +86,7 @@ def plan_fan_out(
     now = now or utcnow()
     thresholds = stale_thresholds(settings)
     plan = FanOutPlan()
-    for business_id, mailboxes in _gmail_mailboxes(session).items():
+    for business_id, mailboxes in gmail_mailboxes_by_business(session).items():
         active = [m for m in mailboxes if m.status == "active"]
         if not active:
             plan.needs_reauth.append(business_id)
@@ -99,6 +104,7 @@ def plan_fan_out(
                 continue
             plan.stale.append(StaleRun(business_id, run.id, run.flow_run_id, reason))
         plan.to_start.append(business_id)
+        plan.candidates.append(candidate(session, active[0]))
     return plan
 
 
@@ -109,15 +115,28 @@ def plan_incremental_syncs(overdue_hours: float) -> FanOutPlan:
         return plan_fan_out(session, get_settings(), overdue_hours=overdue_hours)
 
 
-@task(name="cancel-stale-flow-run")
-def cancel_stale_flow_run(stale: StaleRun) -> bool:
-    """Best effort: the run record is already failed; a Prefect hiccup must not stop the round."""
-    if not stale.flow_run_id:
-        return False
-    try:
-        return prefect_access.cancel_flow_run(get_settings(), stale.flow_run_id)
-    except OrchestratorUnavailable:
-        return False
+@task(name="probe-mailboxes")
+def probe_mailboxes(candidates: list[Candidate], overdue_hours: float) -> list[Decision]:
+    """One `getProfile` per mailbox that might be unchanged (bounded concurrency), recorded on each mailbox."""
+    decisions, to_probe = split(candidates, timedelta(hours=overdue_hours))
+    probes = probe_all(to_probe, get_settings().probe_concurrency, run_key=f"probe-{uuid4().hex}")
+    with session_scope() as session:
+        record_probes(session, probes)
+    return decisions + decide_from_probes(to_probe, probes)
+
+
+@task(name="reconcile-dead-runs")
+def reconcile_dead_runs() -> str:
+    """End every run whose process is gone before planning, so the plan sees those businesses idle."""
+    result = reconcile_runs(get_settings())
+    return result.summary() + (f" (Prefect unchecked: {result.prefect_error})" if result.prefect_error else "")
+
+
+@task(name="crash-stale-flow-run")
+def crash_stale_flow_run(stale: StaleRun) -> bool:
+    """Best effort: the run record is already failed; set its flow run Crashed (nobody is left to acknowledge a
+    cancellation) and free its slot. A Prefect hiccup must not stop the round."""
+    return crash_quietly(get_settings(), stale.business_id, stale.flow_run_id, stale.reason)
 
 
 def _retry_unreachable(task: object, task_run: object, state: object) -> bool:
@@ -178,12 +197,25 @@ def incremental_syncs(overdue_hours: float = 24) -> dict[str, list[int]]:
         overdue_hours: Flag a mailbox (and alert) when it has had no completed sync for this many hours.
     """
     logger = get_run_logger()
+    logger.info("reconciler: %s", reconcile_dead_runs())
     plan = plan_incremental_syncs(overdue_hours)
+    decisions = probe_mailboxes(plan.candidates, overdue_hours)
+    unchanged = [d.business_id for d in decisions if not d.sync_reason]
+    logger.info(
+        "probed %s mailbox(es): %s unchanged, %s to sync",
+        sum(1 for d in decisions if d.probe),
+        len(unchanged),
+        len(decisions) - len(unchanged),
+    )
+    for d in decisions:
+        if d.probe and d.probe.auth_error:
+            logger.warning("business %s: mailbox %s needs_reauth: %s", d.business_id, d.mailbox_id, d.probe.error)
+    plan.to_start = [d.business_id for d in decisions if d.sync_reason]
     for business_id in plan.needs_reauth:
         logger.warning("skipping business %s: its mailbox needs_reauth (the user must reconnect Gmail)", business_id)
     for stale in plan.stale:
         logger.warning("sync run %s of business %s failed as stale (%s)", stale.run_id, stale.business_id, stale.reason)
-        cancel_stale_flow_run(stale)
+        crash_stale_flow_run(stale)
     for business_id in plan.busy:
         logger.info("business %s already has a sync queued or running: left alone", business_id)
     started, refused = _start_all(plan.to_start, logger)
@@ -197,7 +229,7 @@ def incremental_syncs(overdue_hours: float = 24) -> dict[str, list[int]]:
         _emit_overdue(mailbox, overdue_hours)
     if refused:
         raise RuntimeError(f"could not start incremental syncs for businesses {sorted(refused)}: see the log above")
-    return {"started": started, "busy": plan.busy, "needs_reauth": plan.needs_reauth}
+    return {"started": started, "busy": plan.busy, "needs_reauth": plan.needs_reauth, "unchanged": unchanged}
 
 
 def _start_all(business_ids: list[int], logger: object) -> tuple[list[int], dict[int, str]]:

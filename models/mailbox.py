@@ -29,5 +29,9 @@ class MailboxConnection(Base):
     # {"history_id": "...", "synced_at": "..."} — where an incremental sync starts.
     sync_checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The incremental round's last `getProfile` probe: when, the history id it saw, and why it failed.
+    last_probed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_probed_history_id: Mapped[str | None] = mapped_column(String(64))
+    last_probe_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

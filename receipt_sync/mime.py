@@ -298,10 +298,14 @@ def _content_type(part: Message) -> str:
     """A clean `type/subtype` (stored, then sent as a download's Content-Type): a folded or junk value such as
     `image/png\r\n x-evil` is read as its first token or, failing that, as application/octet-stream."""
     try:
-        value = part.get_content_type().lower()
+        return clean_media_type(part.get_content_type())
     except Exception:
         return "application/octet-stream"
-    match = _MEDIA_TYPE.match(value.strip())
+
+
+def clean_media_type(value: str | None) -> str:
+    """`type/subtype` lower-cased, or application/octet-stream for anything else (folded, junk, missing)."""
+    match = _MEDIA_TYPE.match((value or "").strip().lower())
     return match.group(0) if match else "application/octet-stream"
 
 

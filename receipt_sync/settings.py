@@ -53,9 +53,22 @@ class Settings(BaseSettings):
     gmail_project_chunk_units: int = Field(default=1000, gt=0)
 
     diagnostic_key: SecretStr | None = None
-    sync_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # A killed worker's run must be seen dead (and resumable) within a minute: 10 s beats, stale after 45 s.
+    sync_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    sync_stale_after_seconds: float = Field(default=45.0, gt=0)
+    # A queued run no live worker picks up within this long is failed ("no worker picked it up").
+    sync_pickup_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Bounded, fair execution: flow runs one worker runs at once (unset: from this machine's cores and memory),
+    # the queue incremental syncs go to (served first), and how many long syncs (full/range) may run at once
+    # across the pool (unset: this machine's worker limit minus a quarter kept for incremental syncs).
+    worker_concurrency: int | None = Field(default=None, gt=0)
+    incremental_work_queue: str = "incremental"
+    full_sync_concurrency: int | None = Field(default=None, gt=0)
+    # The incremental round's probe: how many mailboxes it asks for their history id at once (one process).
+    probe_concurrency: int = Field(default=16, gt=0, le=256)
+    # A worker counts as alive while its last heartbeat is within this many of its own heartbeat intervals.
+    worker_missed_heartbeats: float = Field(default=3.0, gt=0)
     sync_progress_seconds: float = Field(default=2.0, gt=0)  # how often a page's progress is written while it runs
-    sync_stale_after_seconds: float = Field(default=180.0, gt=0)
     sync_time_limit_seconds: float = Field(default=6 * 3600.0, gt=0)
     task_retry_base_seconds: float = Field(default=2.0, ge=0)
     sync_slot_lease_seconds: float = Field(default=60.0, ge=60)  # Prefect refuses leases under 60 s
@@ -93,6 +106,8 @@ class Settings(BaseSettings):
         "api_public_url",
         "alert_webhook_url",
         "incremental_sync_interval_minutes",
+        "worker_concurrency",
+        "full_sync_concurrency",
         mode="before",
     )
     @classmethod

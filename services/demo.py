@@ -8,13 +8,10 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from models.business import Business
 from models.db import migrate, session_scope
-from models.queries.businesses import create_business
+from models.queries.businesses import business_by_name, create_business
 from models.queries.mailboxes import connect_mailbox
-from models.receipt import Receipt
+from models.queries.receipts import receipts_by_message_id
 from receipt_sync.mail.mbox import MboxSource
 from receipt_sync.samples.generator import Truth, generate_messages, write_mbox
 from receipt_sync.settings import get_settings
@@ -40,7 +37,7 @@ def prepare_demo(count: int, seed: int) -> tuple[int, Path, DemoTruth]:
         write_mbox(messages, mbox_path)
     truth_by_header = {_message_id_header(m.raw): m.truth for m in messages}
     with session_scope() as session:
-        business = session.scalars(select(Business).where(Business.name == DEMO_BUSINESS)).first()
+        business = business_by_name(session, DEMO_BUSINESS)
         business_id = business.id if business else create_business(session, DEMO_BUSINESS).id
         connect_mailbox(session, business_id=business_id, provider="mbox", address=str(mbox_path))
     return business_id, mbox_path, DemoTruth(_truth_by_source_id(mbox_path, truth_by_header), mbox_path)
@@ -67,9 +64,7 @@ def _truth_by_source_id(mbox_path: Path, truth_by_header: dict[str, Truth]) -> d
 def score_demo(business_id: int, truth: DemoTruth) -> dict[str, Any]:
     """Receipts found, missed and false against the generator's truth, and a sample of what was stored."""
     with session_scope() as session:
-        receipts = {
-            r.source_message_id: r for r in session.scalars(select(Receipt).where(Receipt.business_id == business_id))
-        }
+        receipts = receipts_by_message_id(session, business_id)
     expected = {mid for mid, t in truth.by_message_id.items() if t.is_receipt}
     malformed = {mid for mid, t in truth.by_message_id.items() if t.kind == "malformed"}
     found = expected & set(receipts)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from models.db import session_scope
-from models.mailbox import MailboxConnection
+from models.queries.mailboxes import mailboxes_with_tokens
 from receipt_sync.crypto import TokenCipher
 from receipt_sync.errors import DecryptionError
 from receipt_sync.settings import get_settings
@@ -29,8 +27,7 @@ def rotate_refresh_tokens() -> RotationReport:
     cipher = TokenCipher(get_settings().encryption_key)
     report = RotationReport()
     with session_scope() as session:
-        stmt = select(MailboxConnection).where(MailboxConnection.encrypted_refresh_token.isnot(None)).with_for_update()
-        for mailbox in session.scalars(stmt):
+        for mailbox in mailboxes_with_tokens(session, for_update=True):
             try:
                 mailbox.encrypted_refresh_token = cipher.rotate(mailbox.encrypted_refresh_token or "")
             except DecryptionError:

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -47,6 +47,16 @@ class WorkerInfo:
     name: str
     status: str
     last_heartbeat_at: datetime | None
+    heartbeat_interval_seconds: float | None = None
+
+    def alive(self, missed_heartbeats: float, now: datetime | None = None) -> bool:
+        """ONLINE, and its last heartbeat within `missed_heartbeats` of its own intervals (Prefect waits 90 s)."""
+        if self.status != WorkerStatus.ONLINE.value:
+            return False
+        if self.last_heartbeat_at is None or not self.heartbeat_interval_seconds:
+            return True
+        silent = ((now or datetime.now(UTC)) - self.last_heartbeat_at).total_seconds()
+        return silent <= self.heartbeat_interval_seconds * missed_heartbeats + 2.0
 
 
 @dataclass
@@ -54,10 +64,12 @@ class PoolStatus:
     name: str
     status: str | None  # READY / NOT_READY / PAUSED, None when the pool does not exist
     workers: list[WorkerInfo] = field(default_factory=list)
+    missed_heartbeats: float = 3.0
 
     @property
     def online_workers(self) -> list[WorkerInfo]:
-        return [w for w in self.workers if w.status == WorkerStatus.ONLINE.value]
+        """Workers alive by a tight heartbeat rule: a dead worker stops counting within ~3 intervals."""
+        return [w for w in self.workers if w.alive(self.missed_heartbeats)]
 
 
 @dataclass(frozen=True)
@@ -96,20 +108,23 @@ def prefect_client(settings: Settings) -> Iterator[SyncPrefectClient]:
         ) from exc
 
 
-def _pool_status(client: SyncPrefectClient, pool_name: str) -> PoolStatus:
+def _pool_status(client: SyncPrefectClient, pool_name: str, missed_heartbeats: float = 3.0) -> PoolStatus:
     try:
         pool = client.read_work_pool(pool_name)
     except ObjectNotFound:
         return PoolStatus(name=pool_name, status=None)
     workers = client.read_workers_for_work_pool(pool_name)
-    infos = [WorkerInfo(w.name, str(w.status.value), w.last_heartbeat_time) for w in workers]
-    return PoolStatus(name=pool_name, status=pool.status.value if pool.status else None, workers=infos)
+    infos = [
+        WorkerInfo(w.name, str(w.status.value), w.last_heartbeat_time, w.heartbeat_interval_seconds) for w in workers
+    ]
+    status = pool.status.value if pool.status else None
+    return PoolStatus(name=pool_name, status=status, workers=infos, missed_heartbeats=missed_heartbeats)
 
 
 def pool_status(settings: Settings, pool_name: str | None = None) -> PoolStatus:
     """The work pool's status and its workers (ONLINE means a heartbeat within Prefect's 90 s window)."""
     with prefect_client(settings) as client:
-        return _pool_status(client, pool_name or settings.prefect_work_pool)
+        return _pool_status(client, pool_name or settings.prefect_work_pool, settings.worker_missed_heartbeats)
 
 
 def worker_action(pool_name: str) -> str:
@@ -136,7 +151,13 @@ def require_worker(status: PoolStatus) -> None:
 
 
 def trigger_deployment(
-    settings: Settings, deployment_name: str, *, parameters: dict[str, Any], name: str, tags: list[str]
+    settings: Settings,
+    deployment_name: str,
+    *,
+    parameters: dict[str, Any],
+    name: str,
+    tags: list[str],
+    work_queue: str | None = None,
 ) -> TriggeredRun:
     """Create a flow run of `deployment_name` after checking a worker polls its pool (else 503, nothing made)."""
     with prefect_client(settings) as client:
@@ -148,11 +169,16 @@ def trigger_deployment(
                 action="deploy it: prefect --no-prompt deploy --all (from the project root)",
             ) from None
         pool = deployment.work_pool_name or settings.prefect_work_pool
-        require_worker(_pool_status(client, pool))
+        require_worker(_pool_status(client, pool, settings.worker_missed_heartbeats))
         # One key per trigger: if this request reaches Prefect twice (a proxy or transport re-send), Prefect
         # returns the run the first one created instead of making a second flow run.
         run = client.create_flow_run_from_deployment(
-            deployment.id, parameters=parameters, name=name, tags=tags, idempotency_key=f"trigger-{uuid4()}"
+            deployment.id,
+            parameters=parameters,
+            name=name,
+            tags=tags,
+            idempotency_key=f"trigger-{uuid4()}",
+            work_queue_name=work_queue,  # None: the deployment's own queue
         )
         return TriggeredRun(flow_run_id=str(run.id), flow_run_name=run.name, work_pool=pool)
 

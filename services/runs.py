@@ -34,10 +34,13 @@ def start_flow_run(
     parameters: dict[str, Any],
     name: str,
     tags: list[str],
+    work_queue: str | None = None,
 ) -> None:
     """Trigger `deployment` for `run` and commit; on any failure (503: no worker) the uncommitted row goes."""
     try:
-        triggered = prefect_access.trigger_deployment(settings, deployment, parameters=parameters, name=name, tags=tags)
+        triggered = prefect_access.trigger_deployment(
+            settings, deployment, parameters=parameters, name=name, tags=tags, work_queue=work_queue
+        )
         run.flow_run_id = triggered.flow_run_id
         session.commit()
     except BaseException:

@@ -17,7 +17,6 @@ from models.queries.mailboxes import mailbox_statuses
 from models.queries.sync_runs import (
     active_sync_run,
     create_sync_run,
-    fail_if_stale,
     finish_run,
     stale_reason,
     stale_thresholds,
@@ -33,8 +32,9 @@ from receipt_sync.errors import (
 from receipt_sync.settings import Settings
 from services import prefect_access
 from services.prefect_access import FlowRunState
+from services.reconcile import reconcile_business
 from services.run_labels import business_tags, sync_run_name
-from services.runs import cancel_quietly, start_flow_run
+from services.runs import start_flow_run
 
 RERUNNABLE = ("failed", "cancelled")
 
@@ -79,21 +79,22 @@ def history_view(session: Session, settings: Settings, run: SyncRun) -> RunView:
 
 
 def clear_dead_run(session: Session, settings: Settings, business_id: int) -> SyncRun | None:
-    """Fail the business's active run if Prefect ended it or it went stale, and cancel its flow run.
+    """Fail the business's active run if Prefect ended it or its process is gone (services/reconcile.py).
 
-    Returns the run when it failed that way (a lost worker or a crash), so the next run can resume it.
+    A dead run's flow run is set Crashed (not cancelled: no process is left to acknowledge a cancellation)
+    and its slot freed. Returns the run when it failed that way, so the next run can resume it.
     """
     active = active_sync_run(session, business_id)
     if active is None:
         return None
     reconcile(session, settings, active)
-    if active.status in ACTIVE_STATUSES and fail_if_stale(session, active, **stale_thresholds(settings)):
-        cancel_quietly(settings, active.flow_run_id)
+    if active.status in ACTIVE_STATUSES:
+        reconcile_business(session, settings, active)
     session.commit()
     return active if active.status == "failed" else None
 
 
-def _require_mailbox(session: Session, business_id: int) -> int:
+def require_mailbox(session: Session, business_id: int) -> int:
     """The business's active mailbox id; refuse a sync that could only fail (none, or needs reconnecting)."""
     rows = mailbox_statuses(session, business_id)
     statuses = {status: mailbox_id for mailbox_id, status in reversed(rows)}
@@ -138,7 +139,7 @@ def request_sync(
     rerun_of: SyncRun | None = None,
 ) -> SyncRun:
     """Create the queued run and its Prefect flow run, or refuse (409 / 503) leaving nothing behind."""
-    mailbox_id = _require_mailbox(session, business_id)
+    mailbox_id = require_mailbox(session, business_id)
     dead = clear_dead_run(session, settings, business_id)
     if rerun_of is None and dead is not None and (dead.parameters or {}) == parameters:
         rerun_of = dead  # the same sync, cut short by a lost worker: carry on from its checkpoint
@@ -165,13 +166,18 @@ def request_sync(
         parameters={**(run.parameters or {}), "business_id": run.business_id, "sync_run_id": run.id},
         name=sync_run_name(run.business_id, name, run.mode, bool(parameters.get("reprocess_failed"))),
         tags=[*business_tags(run.business_id, name), "gmail-sync", *(["rerun"] if run.rerun_of_id else [])],
+        # Incremental syncs have a queue of their own, served first: large first syncs cannot starve them.
+        work_queue=settings.incremental_work_queue if run.mode == "incremental" else None,
     )
     return run
 
 
 def rerun(session: Session, settings: Settings, old: SyncRun) -> SyncRun:
-    """A new run of a failed/cancelled one with its parameters and checkpoint (so it resumes)."""
-    if old.status not in RERUNNABLE:
+    """A new run of a failed/cancelled/stale one with its parameters and checkpoint (so it resumes).
+
+    A stale run (its process is gone) is failed first by the trigger's own dead-run check.
+    """
+    if old.status not in RERUNNABLE and not stale_reason_for(settings, old):
         raise RunStateConflict(f"only failed or cancelled runs can be rerun; run {old.id} is {old.status}")
     parameters = dict(old.parameters or {"mode": old.mode})
     parameters.setdefault("mode", old.mode)

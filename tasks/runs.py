@@ -16,7 +16,6 @@ from uuid import UUID
 
 from prefect import task
 from prefect.client.orchestration import get_client
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import session_scope
@@ -32,6 +31,7 @@ from models.queries.sync_runs import (
     heartbeat,
     mark_running,
     stale_thresholds,
+    sync_run_by_flow_run,
 )
 from models.runs import SyncRun
 from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, NotFoundError, SyncAlreadyRunning
@@ -135,7 +135,7 @@ def _find_run(session: Session, sync_run_id: int | None, flow_run_id: str | None
     if sync_run_id is not None:
         return get_sync_run(session, sync_run_id, for_update=True)
     if flow_run_id:
-        return session.scalars(select(SyncRun).where(SyncRun.flow_run_id == flow_run_id)).first()
+        return sync_run_by_flow_run(session, flow_run_id)
     return None
 
 

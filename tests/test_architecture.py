@@ -1,10 +1,10 @@
 """The import rules of ARCHITECTURE.md, checked over the source's syntax tree (no import is executed).
 
 api and cli call services (the api never reaches flows or tasks: only Prefect does); deployments run the
-stack, the API server included; services reach flows only through Prefect and import no api, cli, flow or
-task; flows call tasks and services; the domain package imports no layer and none of Prefect, FastAPI or the
-database. Outside the CLI's lazily loaded commands, no
-module imports a layer inside a function (the usual way an import cycle is hidden).
+stack (the API process by its module path, not by import); services reach flows only through Prefect and
+import no api, cli, flow or task; flows call tasks and services; the domain package imports no layer and
+none of Prefect, FastAPI or the database; queries are built only in models/. Outside `deployments/`, no module
+imports a layer inside a function (the usual way an import cycle is hidden).
 """
 
 from __future__ import annotations
@@ -23,24 +23,24 @@ FRAMEWORKS = ("prefect", "fastapi", "starlette", "sqlalchemy", "alembic", "uvico
 ALLOWED: dict[str, set[str]] = {
     "api": {"services", "models", "receipt_sync"},
     "cli": {"services", "deployments", "flows", "models", "receipt_sync"},
-    "deployments": {"api", "services", "flows", "models", "receipt_sync"},  # `receipts up` serves the API
+    "deployments": {"services", "flows", "models", "receipt_sync"},
     "services": {"models", "receipt_sync"},
     "flows": {"tasks", "services", "models", "receipt_sync"},
     "tasks": {"services", "models", "receipt_sync"},
     "models": {"receipt_sync"},
     "receipt_sync": set(),
 }
-# Entry points that import their commands lazily, so `receipts --help` does not load Prefect.
-LAZY_IMPORTS_ALLOWED = ("cli.py", "deployments/")
+# Statement builders: a query written with them belongs in models/queries (a function that takes a session).
+QUERY_BUILDERS = {"select", "insert", "update", "delete"}
+# What `receipts up` runs imports lazily (its own processes start from it).
+LAZY_IMPORTS_ALLOWED = ("deployments/",)
 
 
 def _modules() -> Iterator[tuple[str, Path]]:
-    yield "cli", ROOT / "cli.py"
     for layer in LAYERS:
-        if layer != "cli":
-            for path in sorted((ROOT / layer).rglob("*.py")):
-                if "migrations" not in path.parts:
-                    yield layer, path
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield layer, path
 
 
 def _imported(node: ast.AST) -> list[str]:
@@ -68,6 +68,10 @@ def _violations() -> Iterator[str]:
                     yield f"{rel}:{node.lineno} {layer} imports {name}"
                 if layer == "receipt_sync" and top in FRAMEWORKS:
                     yield f"{rel}:{node.lineno} the domain package imports {name}"
+            if layer != "models" and isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                for alias in node.names:
+                    if alias.name in QUERY_BUILDERS:
+                        yield f"{rel}:{node.lineno} builds a query ({alias.name}) outside models/queries"
         if not rel.startswith(LAZY_IMPORTS_ALLOWED):
             for node in _function_imports(tree):
                 for name in _imported(node):
@@ -86,6 +90,7 @@ def test_every_import_follows_the_architecture() -> None:
         ("api", "import tasks.sync_pages\n", "api imports tasks.sync_pages"),
         ("receipt_sync", "from sqlalchemy import select\n", "the domain package imports sqlalchemy"),
         ("flows", "def f():\n    from services import slots\n", "imports services inside a function"),
+        ("api", "from sqlalchemy import select\n", "builds a query (select) outside models/queries"),
     ],
 )
 def test_the_rules_catch_a_wrong_import(
@@ -94,6 +99,5 @@ def test_the_rules_catch_a_wrong_import(
     """The check itself can fail: a module that breaks a rule is reported."""
     (tmp_path / layer).mkdir()
     (tmp_path / layer / "bad.py").write_text(source)
-    (tmp_path / "cli.py").write_text("")
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     assert any(expected in v for v in _violations())

@@ -102,8 +102,9 @@ def test_extract_says_whether_a_full_sync_would_list_the_email_at_all(
 
 def test_a_domain_error_is_one_readable_line_and_a_failing_exit(cli_env: dict[str, str]) -> None:
     env = {**os.environ, **cli_env}
+    business_id = _ok("business", "create", "--name", "No Mailbox Ltd").strip()
     done = subprocess.run(
-        [sys.executable, "cli.py", "sync", "--business", "424242"],
+        [sys.executable, "-m", "cli", "sync", "--business", business_id],
         cwd=ROOT,
         env=env,
         capture_output=True,

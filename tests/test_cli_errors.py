@@ -58,13 +58,13 @@ def test_errors_lists_a_business_s_and_a_run_s_failed_messages_and_reprocess_tri
     ("args", "says"),
     [
         (["errors"], "give either --business N or --run N"),
-        (["errors", "--business", "424242"], "business 424242 not found"),
+        (["errors", "--business", "424242"], "business 424242 does not exist"),
         (["errors", "--run", "424242"], "sync run 424242 not found"),
     ],
 )
 def test_errors_refuses_bad_requests_in_one_line(cli_env: dict[str, str], args: list[str], says: str) -> None:
     done = subprocess.run(
-        [sys.executable, "cli.py", *args], cwd=ROOT, env={**os.environ, **cli_env}, capture_output=True, text=True
+        [sys.executable, "-m", "cli", *args], cwd=ROOT, env={**os.environ, **cli_env}, capture_output=True, text=True
     )
     assert done.returncode != 0
     assert says in done.stderr and "Traceback" not in done.stderr

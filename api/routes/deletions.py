@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CallerDep, SessionDep, SettingsDep, VisibleDeletionRun
-from api.responses import CONFLICT, ERRORS, SYNC_TRIGGER_ERRORS
+from api.responses import CONFLICT, ERRORS, SYNC_TRIGGER_ERRORS, UNAVAILABLE
 from api.schemas import DeletionRequest, DeletionRunPublic
 from services import deletion_requests as deletions
 
@@ -45,7 +45,7 @@ def resume_deletion(run: VisibleDeletionRun, session: SessionDep, settings: Sett
     return DeletionRunPublic.from_view(deletions.report(session, settings, run))
 
 
-@router.post("/{run_id}/cancel", response_model=DeletionRunPublic, responses=CONFLICT)
+@router.post("/{run_id}/cancel", response_model=DeletionRunPublic, responses={**CONFLICT, **UNAVAILABLE})
 def cancel_deletion(run: VisibleDeletionRun, session: SessionDep, settings: SettingsDep) -> DeletionRunPublic:
     """Stop for good within one batch; what was deleted stays deleted."""
     deletions.cancel(session, settings, run)

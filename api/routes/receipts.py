@@ -24,7 +24,11 @@ from api.schemas import (
 )
 from models.queries import receipts as q
 from models.receipt import Receipt, ReceiptDocument
+from receipt_sync.mime import clean_media_type
 from receipt_sync.storage import open_storage
+
+# What a stored document is served as (receipt_sync.mime keeps PDFs, images and HTML bodies).
+DOCUMENT_TYPES = ("application/pdf", "image/*", "text/html", "application/octet-stream")
 
 router = APIRouter(prefix="/api/receipts", tags=["receipts"], responses=ERRORS)
 BusinessQuery = Annotated[Id | None, Query(description="system_admin only; members always see their own.")]
@@ -65,7 +69,7 @@ def receipt_stats(session: SessionDep, caller: CallerDep, business_id: BusinessQ
     return ReceiptStats.model_validate(q.receipt_stats(session, caller.business_scope(business_id)))
 
 
-@router.get("/{receipt_id}", response_model=ReceiptDetail)
+@router.get("/{receipt_id:int}", response_model=ReceiptDetail)
 def get_receipt(receipt: VisibleReceipt, session: SessionDep) -> ReceiptDetail:
     """One receipt with its extraction reasons and documents."""
     return _receipt_detail(session, receipt)
@@ -77,7 +81,7 @@ def _receipt_detail(session: SessionDep, receipt: Receipt) -> ReceiptDetail:
     return ReceiptDetail.model_validate({**base, "reasons": receipt.reasons, "documents": docs})
 
 
-@router.patch("/{receipt_id}", response_model=ReceiptDetail)
+@router.patch("/{receipt_id:int}", response_model=ReceiptDetail)
 def review_receipt(receipt: VisibleReceipt, body: ReceiptUpdate, session: SessionDep) -> ReceiptDetail:
     """Set the review status and correct extracted fields (the extracted values are kept alongside)."""
     q.update_review(session, receipt, status=body.status, corrections=body.corrections())
@@ -91,9 +95,9 @@ def _content_disposition(filename: str | None, doc_id: int) -> str:
 
 
 @router.get(
-    "/{receipt_id}/documents/{doc_id}",
+    "/{receipt_id:int}/documents/{doc_id:int}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, **UNAVAILABLE},
+    responses={200: {"content": {t: {} for t in DOCUMENT_TYPES}}, **UNAVAILABLE},
 )
 def download_document(receipt: VisibleReceipt, doc_id: Id, session: SessionDep, settings: SettingsDep) -> Response:
     """The stored document's bytes, as an attachment (never rendered inline)."""
@@ -104,4 +108,4 @@ def download_document(receipt: VisibleReceipt, doc_id: Id, session: SessionDep, 
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",
     }
-    return Response(content=data, media_type=doc.content_type or "application/octet-stream", headers=headers)
+    return Response(content=data, media_type=clean_media_type(doc.content_type), headers=headers)

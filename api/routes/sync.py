@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CallerDep, SessionDep, SettingsDep, VisibleSyncRun
-from api.responses import ERRORS, SYNC_TRIGGER_ERRORS
+from api.responses import CONFLICT, ERRORS, SYNC_TRIGGER_ERRORS, UNAVAILABLE
 from api.schemas import (
     FailedMessageList,
     FailedMessagePublic,
@@ -76,7 +76,7 @@ def rerun_sync(old: VisibleSyncRun, session: SessionDep, settings: SettingsDep) 
     return SyncRunPublic.from_view(sync_service.reconcile(session, settings, run))
 
 
-@router.post("/runs/{run_id}/cancel", response_model=SyncRunPublic)
+@router.post("/runs/{run_id}/cancel", response_model=SyncRunPublic, responses={**CONFLICT, **UNAVAILABLE})
 def cancel_sync(run: VisibleSyncRun, session: SessionDep, settings: SettingsDep) -> SyncRunPublic:
     """Cancel a queued or running run (its Prefect flow run goes to Cancelling)."""
     run = sync_service.cancel_sync_run(session, settings, run)

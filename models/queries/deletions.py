@@ -373,3 +373,11 @@ def deletion_summary(run: DeletionRun) -> DeletionSummary:
     percent = 100.0 if run.status == "completed" else (100.0 * run.processed / run.total if run.total else 0.0)
     columns = {name: getattr(run, name) for name in DeletionSummary.model_fields if name != "percent"}
     return DeletionSummary(**columns, percent=round(min(percent, 100.0), 1))
+
+
+def list_deletion_runs(session: Session, business_id: int | None, *, limit: int) -> list[DeletionRun]:
+    """Deletion runs newest first, of one business or of all (None)."""
+    stmt = select(DeletionRun).order_by(DeletionRun.id.desc()).limit(limit)
+    if business_id is not None:
+        stmt = stmt.where(DeletionRun.business_id == business_id)
+    return list(session.scalars(stmt))

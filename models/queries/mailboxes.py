@@ -76,3 +76,30 @@ def save_mailbox_checkpoint(session: Session, mailbox_id: int, checkpoint: dict[
     if mailbox is not None:
         mailbox.sync_checkpoint = {**(mailbox.sync_checkpoint or {}), **checkpoint}
         mailbox.last_synced_at = utcnow()
+
+
+def businesses_with_mailboxes(session: Session) -> list[int]:
+    """Ids of the businesses with a mailbox that is not disconnected."""
+    rows = session.scalars(
+        select(MailboxConnection.business_id).where(MailboxConnection.status != "disconnected").distinct()
+    )
+    return sorted(rows)
+
+
+def gmail_mailboxes_by_business(session: Session) -> dict[int, list[MailboxConnection]]:
+    """Connected Gmail mailboxes by business (an imported mbox is a one-off, not something to poll)."""
+    rows = session.scalars(
+        select(MailboxConnection)
+        .where(MailboxConnection.provider == "gmail", MailboxConnection.status != "disconnected")
+        .order_by(MailboxConnection.business_id, MailboxConnection.id)
+    ).all()
+    by_business: dict[int, list[MailboxConnection]] = {}
+    for mailbox in rows:
+        by_business.setdefault(mailbox.business_id, []).append(mailbox)
+    return by_business
+
+
+def mailboxes_with_tokens(session: Session, *, for_update: bool = False) -> list[MailboxConnection]:
+    """Every mailbox with a stored (encrypted) refresh token; locked when the caller will rewrite them."""
+    stmt = select(MailboxConnection).where(MailboxConnection.encrypted_refresh_token.isnot(None))
+    return list(session.scalars(stmt.with_for_update() if for_update else stmt))

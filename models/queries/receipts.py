@@ -211,3 +211,9 @@ def receipt_stats(session: Session, business_id: int | None) -> dict[str, Any]:
             for m, c, n, t in by_month
         ],
     }
+
+
+def receipts_by_message_id(session: Session, business_id: int) -> dict[str, Receipt]:
+    """Every receipt of the business, keyed by the id its mail source gave the message."""
+    rows = session.scalars(select(Receipt).where(Receipt.business_id == business_id))
+    return {r.source_message_id: r for r in rows}

@@ -108,12 +108,16 @@ def stale_thresholds(settings: Settings) -> dict[str, timedelta]:
 def stale_reason(
     run: SyncRun, *, stale_after: timedelta, time_limit: timedelta, now: datetime | None = None
 ) -> str | None:
-    """Why an active run is stale (no heartbeat for `stale_after`, or older than `time_limit`), else None."""
+    """Why an active run is stale (no heartbeat for `stale_after`, or older than `time_limit`), else None.
+
+    A queued run has no process yet to beat (it may wait for a worker slot): only the time limit applies here;
+    services/reconcile.py fails one that no live worker picks up.
+    """
     if run.status not in ACTIVE_STATUSES:
         return None
     now = now or utcnow()
     last_sign = run.heartbeat_at or run.created_at
-    if last_sign and now - last_sign > stale_after:
+    if run.status == "running" and last_sign and now - last_sign > stale_after:
         return f"no heartbeat for {int((now - last_sign).total_seconds())} s (worker lost?)"
     started = run.started_at or run.created_at
     if started and now - started > time_limit:
@@ -148,3 +152,7 @@ def list_sync_runs(session: Session, business_id: int | None, *, before_id: int 
 def active_sync_runs(session: Session) -> list[SyncRun]:
     """Every business's queued or running run, oldest first."""
     return list(session.scalars(select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id)))
+
+
+def sync_run_by_flow_run(session: Session, flow_run_id: str) -> SyncRun | None:
+    return session.scalars(select(SyncRun).where(SyncRun.flow_run_id == flow_run_id)).first()

@@ -84,7 +84,8 @@ def extract_pdf(data: bytes, *, filename: str | None = None) -> Extraction:
     """A PDF on its own: embedded e-invoice XML when present, else its text."""
     content = read_pdf(data)
     if not content.readable:
-        return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."], score=UNREAD)
+        reason = f"The PDF could not be read: {content.problem}."
+        return Extraction(False, 0.0, None, None, None, None, None, [reason], score=UNREAD)
     result = extract_text_document(content.text, filename=filename)
     if content.einvoice is not None:
         _apply_einvoice(result, content.einvoice)

@@ -15,6 +15,7 @@ from receipt_sync.extract.einvoice import EInvoice, parse_einvoice
 from receipt_sync.extract.hebrew import fix_visual_order
 
 MAX_PAGES = 5
+_HEADER_WINDOW = 1024  # readers accept the %PDF- header anywhere in the first KiB
 _XML_NAMES = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "order-x.xml")
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -25,6 +26,7 @@ class PdfContent:
     text: str
     einvoice: EInvoice | None
     readable: bool
+    problem: str | None = None  # why it could not be read, for the person asking ("not a PDF", pypdf's error)
 
 
 def read_pdf(data: bytes) -> PdfContent:
@@ -32,10 +34,17 @@ def read_pdf(data: bytes) -> PdfContent:
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [_page_text(page) for page in reader.pages[:MAX_PAGES]]
-    except Exception:  # pypdf raises many types on corrupt input; an unreadable PDF is just not evidence
-        return PdfContent("", None, readable=False)
+    except Exception as exc:  # pypdf raises many types on corrupt input; an unreadable PDF is just not evidence
+        return PdfContent("", None, readable=False, problem=_why_unreadable(data, exc))
     text = fix_visual_order("\n".join(pages))
     return PdfContent(text, _embedded_invoice(reader), readable=True)
+
+
+def _why_unreadable(data: bytes, exc: Exception) -> str:
+    if b"%PDF-" not in data[:_HEADER_WINDOW]:
+        return "it is not a PDF (no %PDF- header)"
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return f"it is damaged ({detail})"
 
 
 def _page_text(page: object) -> str:

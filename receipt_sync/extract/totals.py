@@ -22,8 +22,7 @@ _EXCLUDED = (
     r"summe netto|net total|totaal excl\w*|montant (?:ht|tva)|"
     r'סה"כ לפני מע"מ|סה"כ מע"מ|סכום לפני מע"מ|סה"כ ללא מע"מ|סה"כ הנחה|per[- ]person total|'
     # parts of the price, never what was charged: a fare before taxes, per-person, per-ticket and unit prices
-    r"base fare|fare per \w+|(?:price |cost |total )?per (?:person|passenger|traveller|traveler|adult|ticket|"
-    r"night|item)|unit price|price per \w+"
+    r"base fare|per (?:person|passenger|traveller|traveler|adult|ticket|night|item)|unit price"
 )
 _PAID = (
     r"amount paid|total paid|you paid|paid|payment amount|amount charged|we charged|charged|"

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import World
 from tests.conftest import SettingsOverride
+from tests.factories import add_receipts
 from tests.fixtures.prefect_server import api_server
 
 HUGE = 400 * 1024 * 1024
@@ -90,8 +91,6 @@ def test_a_chunked_body_over_the_limit_is_413(
 
 
 def test_a_body_within_the_limit_still_works(client: TestClient, world: World) -> None:
-    from tests.api.conftest import add_receipts
-
     receipt_id = add_receipts(world.a.business_id, 1)[0]
     response = client.patch(f"/api/receipts/{receipt_id}", json={"status": "reviewed"}, headers=world.a.headers)
     assert response.status_code == 200, response.text

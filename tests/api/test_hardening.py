@@ -63,3 +63,21 @@ def test_members_get_no_worker_details(client: TestClient, world: World, api_env
     health = client.get("/api/jobs/health", headers=world.a.headers).json()
     assert set(health) == {"ok", "database", "prefect_api"}
     assert api_env["PREFECT_API_URL"] not in json.dumps(health)
+
+
+def test_an_undeclared_method_is_405_naming_every_allowed_method(client: TestClient, world: World) -> None:
+    (receipt_id,) = add_receipts(world.a.business_id, 1)
+    traced = client.request("TRACE", f"/api/receipts/{receipt_id}", headers=world.a.headers)
+    assert traced.status_code == 405 and traced.json()["error"] == "method_not_allowed"
+    assert set(traced.headers["Allow"].split(", ")) == {"GET", "PATCH"}
+    patched = client.patch("/api/receipts/deletions", json={}, headers=world.a.headers)
+    assert patched.status_code == 405 and "POST" in patched.headers["Allow"]
+
+
+def test_the_openapi_document_declares_what_the_api_answers(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    document = paths["/api/receipts/{receipt_id}/documents/{doc_id}"]["get"]["responses"]["200"]["content"]
+    assert {"application/pdf", "image/*", "text/html"} <= set(document)
+    assert "409" in paths["/api/receipts/sync/runs/{run_id}/cancel"]["post"]["responses"]
+    assert "403" in paths["/api/receipts/queue/diagnostics"]["get"]["responses"]
+    assert "403" in paths["/api/jobs/worker/config"]["get"]["responses"]

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import boto3
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from models import Business, Receipt, ReceiptDocument
+from models import Receipt, ReceiptDocument
 from models.db import session_scope
 from models.deletion import DeletionRun
 from models.queries.deletions import create_deletion_run
@@ -23,6 +23,7 @@ from receipt_sync.settings import get_settings
 from receipt_sync.storage import S3Storage, Storage, content_hash, document_key
 from tasks import deletion_batches
 from tests.conftest import SettingsOverride
+from tests.factories import make_business
 from tests.fixtures.prefect import prefect_harness as _harness
 
 PREFIX = "docs"
@@ -77,12 +78,10 @@ def seed_business(
     storage: Storage, receipts: int, *, contents: Sequence[bytes] | None = None, **fields: object
 ) -> Seeded:
     """A business with `receipts` receipts, each with one document; `contents[i % n]` lets documents share."""
-    with session_scope() as session:
-        business_id = session.execute(insert(Business).values(name="Acme").returning(Business.id)).scalar_one()
-    return add_receipts(storage, business_id, receipts, contents=contents, **fields)
+    return add_stored_receipts(storage, make_business("Acme"), receipts, contents=contents, **fields)
 
 
-def add_receipts(
+def add_stored_receipts(
     storage: Storage, business_id: int, receipts: int, *, contents: Sequence[bytes] | None = None, **fields: object
 ) -> Seeded:
     ids: list[int] = []

@@ -18,7 +18,7 @@ from receipt_sync.errors import StorageUnavailable
 from receipt_sync.storage import S3Storage
 from tests.deletion.conftest import (
     SeamStorage,
-    add_receipts,
+    add_stored_receipts,
     deletion_run,
     document_rows_of,
     new_deletion,
@@ -73,7 +73,7 @@ def test_deleting_a_list_of_ids_keeps_content_shared_with_receipts_not_deleted(s
 
 def test_deleting_by_filter_removes_only_matching_receipts(storage: S3Storage) -> None:
     a = seed_business(storage, 4, vendor="Acme Books", currency="ILS")
-    keep = add_receipts(storage, a.business_id, 3, vendor="Other Shop", currency="ILS")
+    keep = add_stored_receipts(storage, a.business_id, 3, vendor="Other Shop", currency="ILS")
     run_id = new_deletion(a.business_id, {"filter": {"vendor": "acme", "currency": "ils"}})
 
     receipt_deletion(business_id=a.business_id, deletion_run_id=run_id, batch_size=3)
@@ -168,7 +168,7 @@ def test_receipt_kept_for_a_refused_document_never_points_at_a_deleted_one(
     storage: S3Storage, seam: SeamStorage
 ) -> None:
     a = seed_business(storage, 1, contents=[b"first attachment"])
-    extra = add_receipts(storage, a.business_id, 1, contents=[b"second attachment"])
+    extra = add_stored_receipts(storage, a.business_id, 1, contents=[b"second attachment"])
     with session_scope() as session:  # give the first receipt the second document too
         from models import ReceiptDocument
 

@@ -30,3 +30,25 @@ def test_extract_s_listing_verdict_agrees_with_what_the_fake_gmail_lists() -> No
     ]
     assert all(ours == gmail for ours, gmail in verdicts)
     assert {ours for ours, _ in verdicts} == {True, False}  # both outcomes occur
+
+
+def _plain(subject: str, body: str) -> bytes:
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "shop@shop.example", "owner@business.example", subject
+    mail.set_content(body)
+    return mail.as_bytes()
+
+
+def test_shop_confirmations_worded_only_with_order_words_are_listed() -> None:
+    """The shapes an independent check found unlisted: no receipt, invoice or payment word anywhere."""
+    matches = parse_query(build_query(None, None, RECEIPT_QUERY))
+    confirmations = [
+        _plain("Thanks for your order (PA-2023-609390)", "Order total: $41.20\nShips in 2 days."),
+        _plain("Your Northwind Supplies order #NO-2026-339305 is confirmed", "2 x toner, total $88.00"),
+        _plain("Ihre Bestellung bei Beispiel GmbH", "Gesamtsumme: 19,99 EUR"),
+        _plain("Votre commande FR-1182", "Total TTC : 54,00 EUR"),
+    ]
+    assert all(matches(search_fields(raw, frozenset(), 0)) for raw in confirmations)
+    assert not matches(search_fields(_plain("Lunch on Friday?", "Shall we meet at noon"), frozenset(), 0))

@@ -13,18 +13,12 @@ from typer.testing import CliRunner
 from cli import app
 from models.db import session_scope
 from models.mailbox import MailboxConnection
-from models.queries.businesses import create_business
 from receipt_sync.crypto import TokenCipher
 from receipt_sync.errors import DecryptionError
-from receipt_sync.settings import get_settings
-from tests.factories import REFRESH_TOKEN
+from tests.conftest import SettingsOverride
+from tests.factories import REFRESH_TOKEN, make_business
 
 runner = CliRunner()
-
-
-def _new_business() -> int:
-    with session_scope() as session:
-        return create_business(session, "Acme Ltd").id
 
 
 def _stored_token(business_id: int) -> str:
@@ -33,16 +27,11 @@ def _stored_token(business_id: int) -> str:
         return mailbox.encrypted_refresh_token or ""
 
 
-def _use_keys(monkeypatch: pytest.MonkeyPatch, keys: str) -> None:
-    monkeypatch.setenv("ENCRYPTION_KEY", keys)
-    get_settings.cache_clear()
-
-
 @pytest.mark.parametrize("source", ["stdin", "file"])
 def test_connect_gmail_reads_the_refresh_token_from_stdin_or_a_file(
     sync_env: dict[str, str], tmp_path: Path, source: str
 ) -> None:
-    business_id = _new_business()
+    business_id = make_business()
     if source == "stdin":
         args, stdin = ["--refresh-token-file", "-"], REFRESH_TOKEN + "\n"
     else:
@@ -59,16 +48,18 @@ def test_an_empty_refresh_token_file_is_one_line_error(sync_env: dict[str, str],
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")
     result = runner.invoke(app, ["connect-gmail", "--business", "1", "--refresh-token-file", str(empty)])
-    assert result.exit_code != 0 and "no refresh token" in str(result.exception or result.output)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: no refresh token in {empty}; put the token on its first line"
 
 
 def test_rotate_key_lets_the_old_key_be_removed(
-    sync_env: dict[str, str], connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    sync_env: dict[str, str], connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
     old = sync_env["ENCRYPTION_KEY"]
     business_id = connect_business()
     new = Fernet.generate_key().decode()
-    _use_keys(monkeypatch, f"{new},{old}")
+    override_settings({"ENCRYPTION_KEY": f"{new},{old}"})
 
     result = runner.invoke(app, ["rotate-key"])
 
@@ -80,11 +71,11 @@ def test_rotate_key_lets_the_old_key_be_removed(
 
 
 def test_rotate_key_names_a_token_no_key_decrypts_and_fails(
-    sync_env: dict[str, str], connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    sync_env: dict[str, str], connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
     business_id = connect_business()
     stored = _stored_token(business_id)
-    _use_keys(monkeypatch, Fernet.generate_key().decode())  # the old key is gone already
+    override_settings({"ENCRYPTION_KEY": Fernet.generate_key().decode()})  # the old key is gone already
 
     result = runner.invoke(app, ["rotate-key"])
 

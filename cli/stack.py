@@ -1,0 +1,55 @@
+"""Running the stack: `migrate`, `up` (local all-in-one), `deploy` (register on PREFECT_API_URL), `doctor`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import make_url
+
+from cli.common import console
+from deployments.deploy import deploy_all
+from deployments.doctor import healthy, render, run_checks
+from deployments.up import UpConfig, run_up
+from models.db import migrate as run_migrations
+from receipt_sync.settings import get_settings
+
+
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    run_migrations()
+    url = make_url(get_settings().resolved_database_url).render_as_string(hide_password=True)
+    console.print(f"database migrated: {url}")
+
+
+def up(
+    api_port: Annotated[int, typer.Option("--api-port", min=1, max=65535, help="Port of the API.")] = 8000,
+    prefect_port: Annotated[
+        int, typer.Option("--prefect-port", min=1, max=65535, help="Port of the Prefect server and UI.")
+    ] = 4200,
+) -> None:
+    """Local all-in-one: Prefect server + UI, the deployments, a worker and the API; Ctrl-C stops all of it."""
+    config = UpConfig(api_port=api_port, prefect_port=prefect_port, data_dir=get_settings().data_dir.resolve())
+    raise typer.Exit(run_up(config, say=typer.echo))
+
+
+def deploy() -> None:
+    """Register the work pool, deployments (prefect.yaml), automations and concurrency limits on PREFECT_API_URL."""
+    settings = get_settings()
+    report = deploy_all(settings, interval_minutes=settings.incremental_sync_interval_minutes)
+    for line in [*report.deployments, *report.automations, *report.limits, *report.notes]:
+        typer.echo(line)
+
+
+def doctor() -> None:
+    """Check database, Prefect, deployments, workers, limits and storage; say what to do about each failure."""
+    results = run_checks()
+    for line in render(results):
+        typer.echo(line)
+    if not healthy(results):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (migrate, up, deploy, doctor):
+        app.command()(command)
