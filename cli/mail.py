@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli import deferred
 from cli.common import DAY, BusinessOpt, console, out, print_json, require_business, session
 from cli.errors import CliError
 from cli.progress import run_with_progress, sync_in_process
@@ -24,7 +25,6 @@ from receipt_sync.mail.receipt_query import RECEIPT_QUERY
 from receipt_sync.mail.search import listed_by
 from receipt_sync.mime import parse_email
 from receipt_sync.settings import get_settings
-from services.gmail_connect import connect_gmail_mailbox
 
 EXPORT_FIELDS = (
     "id", "source_message_id", "received_at", "subject", "sender", "status", "is_receipt", "confidence",
@@ -53,7 +53,7 @@ def connect_gmail(
         refresh_token = read_secret(refresh_token_file)
     with session() as db:
         require_business(db, business)
-    mailbox_id, mailbox_address = connect_gmail_mailbox(business, refresh_token, address)
+    mailbox_id, mailbox_address = deferred.connect_gmail_mailbox(business, refresh_token, address)
     console.print(f"connected {mailbox_address} to business {business} (mailbox {mailbox_id})")
 
 

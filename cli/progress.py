@@ -6,11 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from prefect import tags
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from cli import deferred
 from cli.common import console, session
-from flows.gmail_sync import gmail_sync
 from models.queries.sync_runs import latest_sync_run
 
 
@@ -54,5 +53,4 @@ def _watch_run(business_id: int, progress: Progress, bar: TaskID, done: threadin
 
 def sync_in_process(business_id: int, **params: Any) -> dict[str, Any]:
     """The `gmail-sync` flow called in this process (the embedded default), tagged like a deployment run."""
-    with tags(f"business:{business_id}", "gmail-sync"):
-        return gmail_sync(business_id=business_id, **params)
+    return deferred.run_gmail_sync(business_id, **params)

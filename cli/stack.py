@@ -7,10 +7,8 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import make_url
 
+from cli import deferred
 from cli.common import console
-from deployments.deploy import deploy_all
-from deployments.doctor import healthy, render, run_checks
-from deployments.up import UpConfig, run_up
 from models.db import migrate as run_migrations
 from receipt_sync.settings import get_settings
 
@@ -29,24 +27,21 @@ def up(
     ] = 4200,
 ) -> None:
     """Local all-in-one: Prefect server + UI, the deployments, a worker and the API; Ctrl-C stops all of it."""
-    config = UpConfig(api_port=api_port, prefect_port=prefect_port, data_dir=get_settings().data_dir.resolve())
-    raise typer.Exit(run_up(config, say=typer.echo))
+    raise typer.Exit(deferred.up(api_port, prefect_port, get_settings(), say=typer.echo))
 
 
 def deploy() -> None:
     """Register the work pool, deployments (prefect.yaml), automations and concurrency limits on PREFECT_API_URL."""
-    settings = get_settings()
-    report = deploy_all(settings, interval_minutes=settings.incremental_sync_interval_minutes)
-    for line in [*report.deployments, *report.automations, *report.limits, *report.notes]:
+    for line in deferred.deploy(get_settings()):
         typer.echo(line)
 
 
 def doctor() -> None:
     """Check database, Prefect, deployments, workers, limits and storage; say what to do about each failure."""
-    results = run_checks()
-    for line in render(results):
+    lines, healthy = deferred.doctor()
+    for line in lines:
         typer.echo(line)
-    if not healthy(results):
+    if not healthy:
         raise typer.Exit(1)
 
 

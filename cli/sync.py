@@ -13,11 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from cli import deferred
 from cli.common import DAY, BusinessOpt, console, out, print_json, require_business, session
 from cli.progress import run_with_progress, sync_in_process
 from receipt_sync.settings import get_settings
-from services.demo import prepare_demo, score_demo
-from services.sync_requests import request_sync, require_mailbox
 
 
 class SyncMode(StrEnum):
@@ -57,7 +56,7 @@ def sync(
         return
     with session() as db:  # refuse before Prefect starts, with the one line that says what to do
         require_business(db, business)
-        require_mailbox(db, business)
+        deferred.require_mailbox(db, business)
     summary = run_with_progress(business, f"syncing business {business}", lambda: sync_in_process(business, **params))
     print_json(summary)
 
@@ -68,7 +67,7 @@ def _request_through_deployment(business_id: int, params: dict[str, Any]) -> dic
     flow_params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
     with session() as db:
         require_business(db, business_id)
-        run = request_sync(db, get_settings(), business_id=business_id, parameters=flow_params, trigger="cli")
+        run = deferred.request_sync(db, get_settings(), business_id, flow_params)
         return {"sync_run_id": run.id, "flow_run_id": run.flow_run_id, "status": run.status}
 
 
@@ -77,12 +76,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the sample mailbox.")] = 7,
 ) -> None:
     """The main job on the embedded default: generate a sample mailbox, sync it, print what was found."""
-    business_id, mbox_path, truth = prepare_demo(messages, seed)
+    business_id, mbox_path, truth = deferred.prepare_demo(messages, seed)
     console.print(f"sample mailbox: {mbox_path} ({messages} messages); business {business_id}")
     summary = run_with_progress(
         business_id, "syncing the sample mailbox", lambda: sync_in_process(business_id, mode="full")
     )
-    _print_demo(summary, score_demo(business_id, truth))
+    _print_demo(summary, deferred.score_demo(business_id, truth))
 
 
 def _print_demo(summary: dict[str, Any], score: dict[str, Any]) -> None:

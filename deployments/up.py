@@ -12,6 +12,7 @@ them in reverse order — SIGTERM to the group, SIGKILL after a grace period —
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -282,16 +283,24 @@ def start_api(stack: Stack, config: UpConfig, logs: Path) -> None:
 
 def _print_ready(say: Callable[[str], None], config: UpConfig, stack: Stack, worker: str, pool: str) -> None:
     pids = ", ".join(f"{c.name} {c.proc.pid}" for c in stack.children)
-    hidden = make_url(os.environ["DATABASE_URL"]).render_as_string(hide_password=True)
+    url = make_url(os.environ["DATABASE_URL"])
+    hidden = url.render_as_string(hide_password=True)
+    # A managed database's password is never printed: that shell already has its DATABASE_URL.
+    database = shlex.quote(hidden) if url.password is None else '"$DATABASE_URL"  # yours, password not printed'
+
     say(
         "\nReceipt Sync is up:\n"
         f"  Prefect UI   {config.prefect_ui_url}\n"
         f"  Prefect API  {config.prefect_api_url}\n"
         f"  API          {config.api_url}   (docs: {config.api_url}/docs)\n"
         f"  worker       {worker} polling work pool '{pool}'\n"
-        f"  database     {hidden}   (set DATABASE_URL to this for other receipts commands)\n"
+        f"  database     {hidden}\n"
         f"  logs         {config.data_dir / 'logs'}\n"
         f"  pids         {pids}\n"
+        "To use this stack from another shell (receipts sync/export/doctor, prefect):\n"
+        f"  export PREFECT_API_URL={config.prefect_api_url}\n"
+        f"  export DATABASE_URL={database}\n"
+        f"  export DATA_DIR={shlex.quote(str(config.data_dir))}\n"
         "Press Ctrl-C to stop everything."
     )
 

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.mailbox import MailboxConnection
+from models.queries.mailboxes import active_gmail_probe_times, mailboxes_by_ids
 from models.queries.sync_runs import latest_sync_run
 
 PROBE_ERROR_LIMIT = 500
@@ -123,7 +123,7 @@ def record_probes(session: Session, probes: Iterable[Probe], when: datetime | No
     by_id = {p.mailbox_id: p for p in probes}
     if not by_id:
         return
-    for mailbox in session.scalars(select(MailboxConnection).where(MailboxConnection.id.in_(by_id))):
+    for mailbox in mailboxes_by_ids(session, by_id):
         probe = by_id[mailbox.id]
         mailbox.last_probed_at = when
         mailbox.last_probe_error = probe.error
@@ -137,11 +137,7 @@ def record_probes(session: Session, probes: Iterable[Probe], when: datetime | No
 def probe_summary(session: Session, now: datetime | None = None) -> str:
     """When the active Gmail mailboxes were last checked, for `receipts doctor`."""
     now = now or utcnow()
-    rows = session.execute(
-        select(MailboxConnection.last_probed_at, MailboxConnection.last_probe_error).where(
-            MailboxConnection.provider == "gmail", MailboxConnection.status == "active"
-        )
-    ).all()
+    rows = active_gmail_probe_times(session)
     if not rows:
         return "no active Gmail mailbox"
     probed = [at for at, _ in rows if at is not None]

@@ -35,12 +35,17 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import State
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.db import session_scope
-from models.queries.sync_runs import finish_run, stale_reason, stale_thresholds
+from models.queries.sync_runs import (
+    active_sync_runs,
+    finish_run,
+    run_outcomes_by_flow_run,
+    stale_reason,
+    stale_thresholds,
+)
 from models.runs import ACTIVE_STATUSES, SyncRun
 from receipt_sync.errors import OrchestratorUnavailable
 from receipt_sync.settings import Settings
@@ -131,7 +136,7 @@ def dead_reason(
 
 
 def active_runs(session: Session) -> list[SyncRun]:
-    return list(session.scalars(select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id)))
+    return active_sync_runs(session)
 
 
 def fail_dead_runs(
@@ -254,9 +259,7 @@ def _orphans(session: Session, unfinished: dict[str, FlowRunFacts], already: dic
     candidates = [i for i in unfinished if i not in already]
     if not candidates:
         return {}
-    rows = session.execute(
-        select(SyncRun.flow_run_id, SyncRun.status, SyncRun.error_message).where(SyncRun.flow_run_id.in_(candidates))
-    ).all()
+    rows = run_outcomes_by_flow_run(session, candidates)
     return {
         flow_run_id: f"its sync run is already {status}" + (f" ({message[:200]})" if message else "")
         for flow_run_id, status, message in rows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -103,3 +105,17 @@ def mailboxes_with_tokens(session: Session, *, for_update: bool = False) -> list
     """Every mailbox with a stored (encrypted) refresh token; locked when the caller will rewrite them."""
     stmt = select(MailboxConnection).where(MailboxConnection.encrypted_refresh_token.isnot(None))
     return list(session.scalars(stmt.with_for_update() if for_update else stmt))
+
+
+def mailboxes_by_ids(session: Session, ids: Iterable[int]) -> list[MailboxConnection]:
+    return list(session.scalars(select(MailboxConnection).where(MailboxConnection.id.in_(list(ids)))))
+
+
+def active_gmail_probe_times(session: Session) -> list[tuple[datetime | None, str | None]]:
+    """(last probed at, last probe error) of every active Gmail mailbox."""
+    rows = session.execute(
+        select(MailboxConnection.last_probed_at, MailboxConnection.last_probe_error).where(
+            MailboxConnection.provider == "gmail", MailboxConnection.status == "active"
+        )
+    )
+    return [(at, error) for at, error in rows]

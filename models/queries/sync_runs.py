@@ -154,5 +154,13 @@ def active_sync_runs(session: Session) -> list[SyncRun]:
     return list(session.scalars(select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id)))
 
 
+def run_outcomes_by_flow_run(session: Session, flow_run_ids: list[str]) -> list[tuple[str, str, str | None]]:
+    """(flow run id, status, error message) of the sync runs of these flow runs."""
+    rows = session.execute(
+        select(SyncRun.flow_run_id, SyncRun.status, SyncRun.error_message).where(SyncRun.flow_run_id.in_(flow_run_ids))
+    )
+    return [(str(flow_run_id), status, message) for flow_run_id, status, message in rows]
+
+
 def sync_run_by_flow_run(session: Session, flow_run_id: str) -> SyncRun | None:
     return session.scalars(select(SyncRun).where(SyncRun.flow_run_id == flow_run_id)).first()

@@ -40,6 +40,9 @@ def test_up_prints_the_urls_and_answers_on_the_api_and_the_prefect_ui(receipts_u
     out = receipts_up.output
     for line in (f"Prefect UI   {receipts_up.ui_url}", f"API          {receipts_up.api_url}", "polling work pool"):
         assert line in out
+    # What another shell needs to use this stack, ready to paste.
+    assert f"export PREFECT_API_URL={receipts_up.prefect_api_url}" in out
+    assert "export DATABASE_URL=" in out and "export DATA_DIR=" in out
     assert httpx.get(f"{receipts_up.api_url}/readyz", timeout=10).status_code == 200
     ui = httpx.get(receipts_up.ui_url, timeout=10)
     assert ui.status_code == 200 and "<html" in ui.text.lower()
@@ -79,6 +82,23 @@ def test_doctor_passes_against_a_healthy_up(receipts_up: UpProcess) -> None:
     for check in ("settings", "database", "prefect api", "deployments", "worker", "concurrency limits"):
         assert f"[ok  ] {check}" in result.stdout
     assert "[ok  ] object storage" in result.stdout
+    assert "[ok  ] alerts" in result.stdout  # ALERT_WEBHOOK_URL is set here, so deploy installed them
+
+
+def test_doctor_warns_when_the_failed_run_alert_is_missing(receipts_up: UpProcess) -> None:
+    api = receipts_up.prefect_api_url
+    automations = httpx.post(f"{api}/automations/filter", json={}, timeout=10).json()
+    for automation in automations:
+        if automation["name"] == "receipts: sync or deletion run failed":
+            httpx.delete(f"{api}/automations/{automation['id']}", timeout=10).raise_for_status()
+
+    result = doctor(receipts_up)
+
+    assert result.returncode == 0, result.stdout + result.stderr  # a warning, not a failure
+    warned = [line for line in result.stdout.splitlines() if line.startswith("[warn]")]
+    assert [line.split()[1] for line in warned] == ["alerts"], result.stdout
+    assert "sync or deletion run failed" in warned[0]
+    assert "ALERT_WEBHOOK_URL" in result.stdout
 
 
 def test_doctor_names_the_worker_check_when_the_worker_is_stopped(receipts_up: UpProcess) -> None:

@@ -118,9 +118,9 @@ def test_malformed_messages_fail_alone_and_the_rest_of_the_page_is_stored(
 def test_two_syncs_of_one_business_never_run_together_but_two_businesses_do(
     gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
-    load(gmail, sample_messages(80, seed=41))
-    override_settings({"GMAIL_PAGE_SIZE": "4"})  # twenty slow pages: business A's run outlasts B's whole run
-    gmail.latency = 0.3
+    load(gmail, sample_messages(40, seed=41))
+    override_settings({"GMAIL_PAGE_SIZE": "4"})  # ten slow pages: business A's run lasts several seconds
+    gmail.latency = 0.8  # long enough that B (which starts its own analysis process) ends inside A
     first, second = connect_business("A"), connect_business("B")
     outcomes: dict[str, object] = {}
 
