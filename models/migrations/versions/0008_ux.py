@@ -5,14 +5,14 @@ failures a bounded number of times and the API can list a business's failed mess
 rows only). Sync runs record what the summary reports beside their counters.
 
 Revision ID: 0008_ux
-Revises: 0005_sec
+Revises: 0004_fleet
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_ux"
-down_revision = "0005_sec"
+down_revision = "0004_fleet"
 branch_labels = None
 depends_on = None
 
