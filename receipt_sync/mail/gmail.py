@@ -79,6 +79,7 @@ class GmailSource:
             client_secret=secret.get_secret_value(),
         )
         self.address = address
+        self.messages_total: int | None = None  # the mailbox's size, from the last getProfile answer
         self._endpoint = settings.gmail_api_endpoint.rstrip("/")
         self._settings = settings
         self._quota = as_quota(limiter)
@@ -99,6 +100,7 @@ class GmailSource:
         """The mailbox's history id (1 unit); also learns the address if it was not given."""
         profile = self._call(self._users().getProfile(userId="me"), self._settings.gmail_profile_cost)
         self.address = self.address or profile.get("emailAddress")
+        self.messages_total = profile.get("messagesTotal")
         return str(profile["historyId"]) if profile.get("historyId") else None
 
     def email_address(self) -> str:
