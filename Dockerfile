@@ -13,10 +13,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first (cached while only the code changes): install the project's requirements from
-# pyproject.toml with a stub package, then the real code.
-COPY pyproject.toml README.md ./
+# pyproject.toml, at the versions pinned in constraints.txt, with a stub package, then the real code.
+COPY pyproject.toml README.md constraints.txt ./
 RUN mkdir -p receipt_sync && touch receipt_sync/__init__.py cli.py \
-    && pip install . && pip uninstall -y receipt-sync && rm -rf receipt_sync cli.py build *.egg-info
+    && pip install -c constraints.txt . && pip uninstall -y receipt-sync && rm -rf receipt_sync cli.py build *.egg-info
 
 COPY . .
 RUN pip install --no-deps -e . \

@@ -6,13 +6,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install bench bench-sync clean
+.PHONY: demo test lint install bench bench-sync clean constraints
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+# Re-pin every dependency at the versions installed now (after changing pyproject.toml and `make install`).
+constraints: $(STAMP)
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^receipt-sync'; } > constraints.new
+	mv constraints.new constraints.txt
 
 install: $(STAMP)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The embedded default's local Prefect gets 20 s to start by default: too short on a busy two-core machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer
 from rich.console import Console
@@ -86,28 +88,106 @@ def business_create(name: Annotated[str, typer.Option("--name", help="The busine
 def token_create(
     business: Annotated[int | None, typer.Option("--business", help="The business the token acts for.")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="An operator token (system_admin).")] = False,
+    days: Annotated[int, typer.Option("--days", help="Days until it expires.")] = 90,
+    no_expiry: Annotated[bool, typer.Option("--no-expiry", help="A token that never expires.")] = False,
 ) -> None:
-    """Create an API token; it is printed once and stored only hashed."""
+    """Create an API token; it is printed once and stored only hashed. It expires after --days (90)."""
     from models.queries.tokens import create_api_token
 
     with _session() as session:
-        token = create_api_token(session, business, "system_admin" if admin else "member")
+        token = create_api_token(
+            session, business, "system_admin" if admin else "member", days=None if no_expiry else days
+        )
     out.print(token)
+
+
+@token_app.command("list")
+def token_list(
+    business: Annotated[int | None, typer.Option("--business", help="Only this business's tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List API tokens (id, prefix, role, business, expiry, state); secrets are never shown."""
+    from models.queries.tokens import list_tokens, token_summary
+
+    with _session() as session:
+        rows = [token_summary(t) for t in list_tokens(session, business)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "prefix", "role", "business", "created", "expires", "state")
+    for r in rows:
+        expires = str(r["expires_at"])[:16] if r["expires_at"] else "never"
+        table.add_row(str(r["id"]), str(r["prefix"]), str(r["role"]), str(r["business_id"] or "-"),
+                      str(r["created_at"])[:16], expires, str(r["state"]))  # fmt: skip
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (from `receipts token list`).")]) -> None:
+    """Revoke an API token at once: its next request is a 401."""
+    from models.queries.tokens import revoke_token
+
+    with _session() as session:
+        token = revoke_token(session, token_id)
+        prefix = token.prefix
+    console.print(f"revoked token {token_id} ({prefix}…)")
 
 
 @app.command("connect-gmail")
 def connect_gmail(
     business: BusinessOpt,
     refresh_token: Annotated[
-        str | None, typer.Option("--refresh-token", envvar="GMAIL_REFRESH_TOKEN", help="A token obtained elsewhere.")
+        str | None,
+        typer.Option(
+            "--refresh-token",
+            envvar="GMAIL_REFRESH_TOKEN",
+            help="A token obtained elsewhere (prefer --refresh-token-file: a command line ends up in shell history).",
+        ),
+    ] = None,
+    refresh_token_file: Annotated[
+        str | None,
+        typer.Option("--refresh-token-file", help="Read the refresh token from this file, or from stdin with '-'."),
     ] = None,
     address: Annotated[str | None, typer.Option("--address", help="The mailbox address.")] = None,
 ) -> None:
-    """Connect a Gmail mailbox: installed-app OAuth in a browser, or --refresh-token; stored encrypted."""
-    from deployments.gmail_connect import connect_gmail_mailbox
+    """Connect a Gmail mailbox: installed-app OAuth in a browser, or a refresh token; stored encrypted."""
+    from services.gmail_connect import connect_gmail_mailbox
 
+    if refresh_token_file is not None:
+        refresh_token = _read_secret(refresh_token_file)
     mailbox_id, mailbox_address = connect_gmail_mailbox(business, refresh_token, address)
     console.print(f"connected {mailbox_address} to business {business} (mailbox {mailbox_id})")
+
+
+def _read_secret(source: str) -> str:
+    """The first line of a file, or of stdin for '-': a secret that never appears in argv or shell history."""
+    from receipt_sync.errors import InvalidRequest
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read the refresh token from {source}: {exc.strerror}") from None
+    secret = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not secret:
+        raise InvalidRequest(f"no refresh token in {'stdin' if source == '-' else source}")
+    return secret
+
+
+@app.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt every stored refresh token under the newest ENCRYPTION_KEY (the first), so older keys can go."""
+    from services.key_rotation import rotate_refresh_tokens
+
+    report = rotate_refresh_tokens()
+    console.print(f"re-encrypted {report.rotated} refresh token(s) under the newest key")
+    if report.undecryptable:
+        ids = ", ".join(map(str, report.undecryptable))
+        console.print(
+            f"[red]error:[/red] no ENCRYPTION_KEY decrypts the token of mailbox(es) {ids}: keep their old key "
+            "in ENCRYPTION_KEY and run again, or reconnect them (receipts connect-gmail)"
+        )
+        raise typer.Exit(1)
+    console.print("older keys can now be removed from ENCRYPTION_KEY")
 
 
 def _run_with_progress(business_id: int, label: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -207,8 +287,8 @@ def sync(
 
 def _request_through_deployment(business_id: int, params: dict[str, Any]) -> None:
     """Queue the sync on the deployment's work pool, refused (and nothing left queued) when no worker listens."""
-    from deployments.sync_requests import request_sync
     from receipt_sync.settings import get_settings
+    from services.sync_requests import request_sync
 
     flow_params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
     with _session() as session:
@@ -219,10 +299,12 @@ def _request_through_deployment(business_id: int, params: dict[str, Any]) -> Non
 
 @app.command()
 def extract(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="An .eml or .pdf file.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="An email, PDF, HTML page or text invoice.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (a stable contract).")] = False,
 ) -> None:
-    """Show whether one email or PDF is a receipt, the fields found, and why."""
+    """Show whether one email or document is a receipt (its kind judged by content), the fields found, and why."""
     from receipt_sync.extract import extract_file
 
     result = extract_file(file).to_json()
@@ -304,7 +386,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the sample mailbox.")] = 7,
 ) -> None:
     """The main job on the embedded default: generate a sample mailbox, sync it, print what was found."""
-    from deployments.demo import prepare_demo, score_demo
+    from services.demo import prepare_demo, score_demo
 
     business_id, mbox_path, truth = prepare_demo(messages, seed)
     console.print(f"sample mailbox: {mbox_path} ({messages} messages); business {business_id}")

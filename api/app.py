@@ -13,16 +13,18 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routes import deletions, health, jobs, receipts, sync
+from api.middleware import BodyGuard, redact_infrastructure
+from api.routes import deletions, health, jobs, receipts, sync, tokens
 from receipt_sync import errors as e
 
 log = logging.getLogger(__name__)
 
 # Order matters: fixed paths before `/api/receipts/{receipt_id}`.
-ROUTERS: list[APIRouter] = [health.router, jobs.router, sync.router, deletions.router, receipts.router]
+ROUTERS: list[APIRouter] = [health.router, jobs.router, sync.router, deletions.router, receipts.router, tokens.router]
 
 STATUS_BY_ERROR: list[tuple[type[e.ReceiptSyncError], int]] = [
     (e.AuthenticationRequired, 401),
@@ -38,7 +40,14 @@ STATUS_BY_ERROR: list[tuple[type[e.ReceiptSyncError], int]] = [
     (e.StorageError, 503),
     (e.ConfigurationError, 500),
 ]
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 def error_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
@@ -59,7 +68,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500 and not isinstance(exc, e.OrchestratorUnavailable | e.StorageError):
         log.error("unexpected %s on %s %s", exc.code, request.method, request.url.path)
         return error_response(status, "internal_error", "internal error")
-    return error_response(status, exc.code, str(exc), **details)
+    return error_response(status, exc.code, redact_infrastructure(str(exc)), **details)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -92,14 +101,19 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app() -> FastAPI:
-    """Build the app: routers from `ROUTERS`, every error mapped to the stable JSON shape."""
-    app = FastAPI(
+    """Build the app: routers from `ROUTERS`, every error mapped to the stable JSON shape.
+
+    `/docs` and `/redoc` are served with their own assets (fastapi-offline), not a CDN: operators' networks may
+    have no internet, and a blank docs page helps nobody.
+    """
+    app = FastAPIOffline(
         title="Receipt Sync API",
         version="1.0",
         description="Trigger and watch Gmail receipt syncs (run by Prefect) and browse the receipts found.",
     )
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(BodyGuard)
     app.add_exception_handler(e.ReceiptSyncError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

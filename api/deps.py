@@ -15,9 +15,16 @@ from fastapi import Depends, Header
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.schemas import Id
 from models.db import session_factory
+from models.deletion import DeletionRun
 from models.queries.businesses import get_business
+from models.queries.deletions import get_deletion_run
+from models.queries.receipts import get_receipt
+from models.queries.sync_runs import get_sync_run
 from models.queries.tokens import authenticate
+from models.receipt import Receipt
+from models.runs import SyncRun
 from receipt_sync.errors import AuthenticationRequired, InvalidRequest, NotFoundError, PermissionDenied
 from receipt_sync.settings import Settings, get_settings
 
@@ -86,6 +93,26 @@ def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def visible_sync_run(run_id: Id, session: SessionDep, caller: CallerDep) -> SyncRun:
+    """The `{run_id}` sync run, when the caller may see it (another business's is a 404)."""
+    return get_sync_run(session, run_id, business_id=caller.business_scope(None))
+
+
+def visible_deletion_run(run_id: Id, session: SessionDep, caller: CallerDep) -> DeletionRun:
+    """The `{run_id}` deletion run, locked for the request's changes, when the caller may see it."""
+    return get_deletion_run(session, run_id, business_id=caller.business_scope(None), for_update=True)
+
+
+def visible_receipt(receipt_id: Id, session: SessionDep, caller: CallerDep) -> Receipt:
+    """The `{receipt_id}` receipt, when the caller may see it."""
+    return get_receipt(session, caller.business_scope(None), receipt_id)
+
+
+VisibleSyncRun = Annotated[SyncRun, Depends(visible_sync_run)]
+VisibleDeletionRun = Annotated[DeletionRun, Depends(visible_deletion_run)]
+VisibleReceipt = Annotated[Receipt, Depends(visible_receipt)]
 
 
 def require_diagnostics_access(

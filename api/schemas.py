@@ -8,9 +8,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from api.middleware import redact_infrastructure
+from models.queries.deletions import MAX_IDS as MAX_DELETION_IDS
+from models.queries.deletions import DeletionSummary, deletion_summary
+from models.runs import SyncRun
+from services.deletion_requests import DeletionView
+from services.runs import error_preview
+from services.sync_requests import RunView
+
 MAX_ID = 2**63 - 1
 SyncMode = Literal["incremental", "full", "range"]
-ReviewStatus = Literal["new", "reviewed", "rejected"]
+ReviewStatus = Literal["new", "needs_review", "reviewed", "rejected"]
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
@@ -100,6 +108,28 @@ class SyncRunPublic(BaseModel):
     prefect_error: str | None = Field(description="Why the Prefect state could not be read, if it could not.")
     prefect_ui_url: str | None
 
+    @classmethod
+    def from_view(cls, view: RunView) -> SyncRunPublic:
+        run = view.run
+        duration = None
+        if run.started_at:
+            duration = ((run.finished_at or run.heartbeat_at or run.started_at) - run.started_at).total_seconds()
+        state = view.prefect_state
+        return cls.model_validate(
+            {
+                **{c: getattr(run, c) for c in cls.model_fields if hasattr(SyncRun, c)},
+                "error_message": error_preview(run.error_message),
+                "duration_seconds": duration,
+                "stale": view.stale_reason is not None,
+                "stale_reason": view.stale_reason,
+                "prefect_state": PrefectState(type=state.type, name=state.name, message=state.message)
+                if state
+                else None,
+                "prefect_error": redact_infrastructure(view.prefect_error) if view.prefect_error else None,
+                "prefect_ui_url": view.ui_url,
+            }
+        )
+
 
 class SyncRunList(BaseModel):
     items: list[SyncRunPublic]
@@ -177,3 +207,73 @@ class ReceiptStats(BaseModel):
     by_status: dict[str, int]
     by_currency: list[CurrencyTotal]
     by_month: list[MonthTotal]
+
+
+class DeletionFilter(BaseModel):
+    """The receipts list endpoint's filters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: ReviewStatus | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    vendor: bounded_str(300) | None = None
+    currency: Annotated[str | None, Field(pattern=r"^[A-Za-z]{3}$")] = None
+    text: bounded_str(200) | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> DeletionFilter:
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("a filter needs at least one field")
+        return self
+
+
+class DeletionRequest(BaseModel):
+    """Exactly one of `all`, `ids`, `filter`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    business_id: Id | None = Field(default=None, description="Required for system_admin tokens only.")
+    all: bool | None = None
+    ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_DELETION_IDS)] | None = None
+    filter: DeletionFilter | None = None
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> DeletionRequest:
+        if [self.all is True, self.ids is not None, self.filter is not None].count(True) != 1:
+            raise ValueError('give exactly one of "all": true, "ids": [...] or "filter": {...}')
+        return self
+
+    def selector(self) -> dict[str, Any]:
+        if self.all:
+            return {"all": True}
+        if self.ids is not None:
+            return {"ids": self.ids}
+        assert self.filter is not None
+        return {"filter": self.filter.model_dump(mode="json", exclude_none=True)}
+
+
+class DeletionFailurePublic(BaseModel):
+    receipt_id: int
+    storage_key: str
+    attempts: int
+
+
+class DeletionRunPublic(DeletionSummary):
+    error_message: str | None = Field(description="First 500 characters.")
+    stale: bool
+    failures: list[DeletionFailurePublic] = Field(description="Documents storage refused (first 100).")
+    prefect_ui_url: str | None
+
+    @classmethod
+    def from_view(cls, view: DeletionView) -> DeletionRunPublic:
+        failures = [
+            DeletionFailurePublic(receipt_id=f.receipt_id, storage_key=f.storage_key, attempts=f.attempts)
+            for f in view.failures
+        ]
+        return cls(
+            **{**deletion_summary(view.run).as_dict(), "error_message": error_preview(view.run.error_message)},
+            stale=view.stale_reason is not None,
+            failures=failures,
+            prefect_ui_url=view.ui_url,
+        )

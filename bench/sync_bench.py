@@ -83,9 +83,9 @@ def last_business() -> int:
 
 
 def new_business(name: str) -> int:
-    from deployments.gmail_connect import connect_gmail_mailbox
     from models.db import session_scope
     from models.queries.businesses import create_business
+    from services.gmail_connect import connect_gmail_mailbox
 
     with session_scope() as session:
         business_id = create_business(session, f"{name} {time.monotonic_ns()}").id
@@ -348,7 +348,7 @@ def plain_loop(business_id: int) -> dict[str, int]:
         ).id
     source = GmailSource(REFRESH_TOKEN, settings)
     after = datetime.now(UTC) - timedelta(days=36 * 30.44)
-    cur = sp.Cursor(phase="full", business_id=business_id, mailbox_id=mailbox_id, after=after.isoformat())
+    cur = sp.MailboxCursor(phase="full", business_id=business_id, mailbox_id=mailbox_id, after=after.isoformat())
     token, scanned = None, 0
     while True:
         page = source.list_messages(page_token=token, after=after, page_size=settings.gmail_page_size)

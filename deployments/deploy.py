@@ -1,6 +1,7 @@
 """`receipts deploy`: everything a Prefect server needs to run Receipt Sync, idempotently.
 
-1. the `process` work pool the deployments name (prefect deploy only warns when it is missing);
+1. the `process` work pool the deployments name (prefect deploy only warns when it is missing), its job template
+   locked (no `command`, `working_dir` or free `env` a caller of the Prefect API could turn into code);
 2. `prefect --no-prompt deploy --all` from prefect.yaml (the one place deployments are defined), run as a
    subprocess from the project root so it records that directory as the flows' working directory;
 3. the incremental-syncs schedule, when INCREMENTAL_SYNC_INTERVAL_MINUTES differs from prefect.yaml's;
@@ -16,19 +17,22 @@ import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.workers.process import ProcessWorker
 from sqlalchemy import select
 
-from deployments import automations, prefect_api
-from flows.business_slot import business_limit_name
+from deployments import automations
 from models.db import session_scope
 from models.mailbox import MailboxConnection
 from receipt_sync.errors import ConfigurationError
 from receipt_sync.settings import Settings
+from services import prefect_access
+from services.slots import business_limit_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEPLOYMENTS = ("gmail-sync/gmail-sync", "receipt-deletion/receipt-deletion", "incremental-syncs/incremental-syncs")
@@ -49,16 +53,42 @@ def prefect_executable() -> str:
     return str(beside) if beside.exists() else "prefect"
 
 
+# Job variables a deployment or a flow run may set on the pool, and nothing else. The process pool's default
+# template lets any caller of the Prefect API pass `command` (run any shell command as the worker, with its
+# ENCRYPTION_KEY), `working_dir`, or any `env` (LD_PRELOAD, PYTHONPATH, PYTHONWARNINGS=...: code again).
+# Here `command` and `working_dir` are not variables at all (the worker runs `python -m prefect.engine`), `env`
+# takes only the heartbeat frequency prefect.yaml sets, and unknown variables fail validation: Prefect answers
+# such a create_flow_run with 422.
+ALLOWED_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": {"type": "string", "pattern": "^[0-9]{1,4}$"}}
+
+
+def locked_job_template() -> dict[str, Any]:
+    """The process worker's default base job template without the variables a caller could turn into code."""
+    template = ProcessWorker.get_default_base_job_template()
+    for name in ("command", "working_dir"):
+        template["job_configuration"].pop(name, None)
+        template["variables"]["properties"].pop(name, None)
+    env = template["variables"]["properties"]["env"]
+    env.update(properties=ALLOWED_ENV, additionalProperties=False)
+    template["variables"]["additionalProperties"] = False
+    return template
+
+
 def ensure_work_pool(client: SyncPrefectClient, name: str) -> bool:
-    """Create the `process` pool if missing; True when it was created."""
+    """Create the `process` pool with the locked job template, or lock an existing one; True when created."""
+    template = locked_job_template()
     try:
-        client.read_work_pool(name)
-        return False
+        pool = client.read_work_pool(name)
     except ObjectNotFound:
-        pass
+        pool = None
+    if pool is not None:
+        if pool.base_job_template != template:
+            client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
+        return False
     try:
-        client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
     except ObjectAlreadyExists:
+        client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
         return False
     return True
 
@@ -109,12 +139,12 @@ def deploy_all(
 ) -> DeployReport:
     """Register everything on the Prefect server at `settings.prefect_api_url` (safe to run again)."""
     report = DeployReport()
-    with prefect_api.prefect_client(settings) as client:
+    with prefect_access.prefect_client(settings) as client:
         if ensure_work_pool(client, settings.prefect_work_pool):
             report.notes.append(f"created work pool {settings.prefect_work_pool!r} (process)")
     run_prefect_deploy(settings, project_dir)
     report.deployments = list(DEPLOYMENTS)
-    with prefect_api.prefect_client(settings) as client:
+    with prefect_access.prefect_client(settings) as client:
         if note := apply_schedule_interval(client, interval_minutes):
             report.notes.append(note)
         report.limits = ensure_business_limits(client, businesses_with_mailboxes())

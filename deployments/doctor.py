@@ -59,11 +59,11 @@ def check_database(settings: Settings) -> str:
 
 
 def check_prefect_api(settings: Settings) -> str:
-    from deployments import prefect_api
+    from services import prefect_access
 
     if not settings.prefect_api_url:
         raise CheckFailed("PREFECT_API_URL is not set", "set PREFECT_API_URL, e.g. http://127.0.0.1:4200/api")
-    if not prefect_api.api_healthy(settings):
+    if not prefect_access.api_healthy(settings):
         raise CheckFailed(
             f"{settings.prefect_api_url} does not answer", "start the Prefect server (receipts up, or docker compose)"
         )
@@ -73,11 +73,11 @@ def check_prefect_api(settings: Settings) -> str:
 def check_deployments(settings: Settings) -> str:
     from prefect.exceptions import ObjectNotFound
 
-    from deployments import prefect_api
     from deployments.deploy import DEPLOYMENTS
+    from services import prefect_access
 
     missing = []
-    with prefect_api.prefect_client(settings) as client:
+    with prefect_access.prefect_client(settings) as client:
         for name in DEPLOYMENTS:
             try:
                 client.read_deployment_by_name(name)
@@ -89,13 +89,13 @@ def check_deployments(settings: Settings) -> str:
 
 
 def check_worker(settings: Settings) -> str:
-    from deployments import prefect_api
+    from services import prefect_access
 
-    status = prefect_api.pool_status(settings)
+    status = prefect_access.pool_status(settings)
     try:
-        prefect_api.require_worker(status)
+        prefect_access.require_worker(status)
     except ReceiptSyncError as exc:
-        raise CheckFailed(str(exc), getattr(exc, "action", None) or prefect_api.worker_action(status.name)) from None
+        raise CheckFailed(str(exc), getattr(exc, "action", None) or prefect_access.worker_action(status.name)) from None
     names = ", ".join(w.name for w in status.online_workers)
     return f"pool {status.name!r} {status.status}, online: {names}"
 
@@ -103,13 +103,13 @@ def check_worker(settings: Settings) -> str:
 def check_concurrency_limits(settings: Settings) -> str:
     from prefect.exceptions import ObjectNotFound
 
-    from deployments import prefect_api
     from deployments.deploy import businesses_with_mailboxes
-    from flows.business_slot import business_limit_name
+    from services import prefect_access
+    from services.slots import business_limit_name
 
     wrong = []
     names = [business_limit_name("sync", b) for b in businesses_with_mailboxes()]
-    with prefect_api.prefect_client(settings) as client:
+    with prefect_access.prefect_client(settings) as client:
         for name in names:
             try:
                 limit = client.read_global_concurrency_limit_by_name(name)

@@ -1,7 +1,10 @@
 """`receipts up`: the whole product on one machine without Docker, started and stopped as one.
 
-Starts a Prefect server (SQLite under DATA_DIR/prefect) with its UI, registers the deployments and automations
-(`deploy_all`), starts a process worker on the pool and the API under uvicorn, prints the URLs, then waits.
+Starts PostgreSQL from pip (DATA_DIR/postgres, a Unix socket only) for the product database and the Prefect
+server — unless DATABASE_URL / PREFECT_SERVER_DATABASE_CONNECTION_URL name a managed PostgreSQL — then the
+Prefect server with its UI, registers the deployments and automations (`deploy_all`), starts a process worker
+on the pool and the API under uvicorn, prints the URLs, then waits. SQLite is never used here: the server,
+worker, flow runs and API write at once, and SQLite answers that with "database is locked".
 Every child runs in its own process group with its output in DATA_DIR/logs; Ctrl-C (SIGINT) or SIGTERM stops
 them in reverse order — SIGTERM to the group, SIGKILL after a grace period — so nothing is left behind.
 """
@@ -20,14 +23,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from deployments.deploy import PROJECT_ROOT, DeployReport, deploy_all, prefect_executable
+from deployments.local_postgres import LocalPostgres, start_local_postgres
 from receipt_sync.errors import ConfigurationError, OrchestratorUnavailable
+from receipt_sync.polling import poll_until
 from receipt_sync.retry import backoff_delays
-from receipt_sync.settings import Settings, load_settings
+from receipt_sync.settings import Settings, get_settings, load_settings
 
 HOST = "127.0.0.1"
 GRACE_SECONDS = 10.0
+# uvicorn options every launcher passes (here and docker-compose.yml): bounded header block, bounded concurrent
+# connections (more get 503), idle keep-alive connections closed after 5 s. Body size: api/middleware.py.
+UVICORN_LIMITS = ["--h11-max-incomplete-event-size", "16384", "--limit-concurrency", "200", "--timeout-keep-alive", "5"]
+PRODUCT_DB, PREFECT_DB = "receipts", "prefect"
+PREFECT_DB_VARIABLES = ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
+# Enough for the Prefect server's pools, a worker's flow runs and the API (PostgreSQL's default is 100).
+LOCAL_SERVER_SETTINGS = {"max_connections": "300"}
 
 
 @dataclass
@@ -45,10 +58,14 @@ class Interrupted(Exception):
 
 @dataclass
 class Stack:
-    """What `up` started, in start order; stopped in reverse. `stopping` is set by Ctrl-C/SIGTERM."""
+    """What `up` started, in start order; stopped in reverse. `stopping` is set by Ctrl-C/SIGTERM.
+
+    `postgres` (when `up` started one) is stopped last, after everything that writes to it.
+    """
 
     children: list[Child] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    postgres: LocalPostgres | None = None
 
     def start(self, name: str, cmd: list[str], env: dict[str, str], log: Path, *, essential: bool = True) -> Child:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +82,9 @@ class Stack:
             if child.proc.poll() is None:
                 say(f"stopping {child.name} (pid {child.proc.pid})")
             stop_group(child.proc)
+        if self.postgres is not None:
+            say(f"stopping PostgreSQL ({self.postgres.pgdata})")
+            self.postgres.stop()
 
 
 def stop_group(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
@@ -99,18 +119,21 @@ def require_free_port(port: int, flag: str) -> None:
 
 
 def wait_until(check: Callable[[], bool], child: Child, what: str, timeout: float, stopping: threading.Event) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if stopping.is_set():
             raise Interrupted(what)
         if child.proc.poll() is not None:
             raise ConfigurationError(
                 f"{what} exited (code {child.proc.returncode}); see {child.log}:\n{_tail(child.log)}"
             )
-        if check():
-            return
-        time.sleep(0.3)
-    raise ConfigurationError(f"{what} did not become ready in {timeout:.0f} s; see {child.log}:\n{_tail(child.log)}")
+        return check()
+
+    try:
+        poll_until(ready, what=what, timeout=timeout, every=0.3)
+    except TimeoutError:
+        raise ConfigurationError(
+            f"{what} did not become ready in {timeout:.0f} s; see {child.log}:\n{_tail(child.log)}"
+        ) from None
 
 
 def _tail(log: Path, chars: int = 2000) -> str:
@@ -127,10 +150,17 @@ def http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
+def _prefect_auth() -> tuple[str, str] | None:
+    """Basic auth for the Prefect API when PREFECT_SERVER_API_AUTH_STRING (`user:password`) locks it."""
+    user, sep, password = os.environ.get("PREFECT_SERVER_API_AUTH_STRING", "").partition(":")
+    return (user, password) if sep else None
+
+
 def worker_online(api_url: str, pool: str, name: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            resp = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=2.0)
+            auth = _prefect_auth()
+            resp = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=2.0, auth=auth)
         except httpx.HTTPError:
             return False
         return resp.status_code == 200 and any(w["name"] == name and w["status"] == "ONLINE" for w in resp.json())
@@ -143,6 +173,7 @@ class UpConfig:
     api_port: int = 8000
     prefect_port: int = 4200
     data_dir: Path = Path("./data")
+    prefect_database_url: str | None = None  # the Prefect server's; None: its own variables
 
     @property
     def prefect_api_url(self) -> str:
@@ -169,8 +200,45 @@ def child_env(config: UpConfig, **extra: str) -> dict[str, str]:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PYTHONUNBUFFERED="1",
     )
+    if os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):  # a locked server: its worker, API and CLI authenticate
+        env["PREFECT_API_AUTH_STRING"] = os.environ["PREFECT_SERVER_API_AUTH_STRING"]
     env.update(extra)
     return env
+
+
+def managed_prefect_database() -> str | None:
+    """The operator's PostgreSQL for Prefect, when they name one (either of Prefect's two variable names)."""
+    return next((os.environ[v] for v in PREFECT_DB_VARIABLES if os.environ.get(v, "").strip()), None)
+
+
+def with_local_postgres(config: UpConfig, stack: Stack, say: Callable[[str], None]) -> UpConfig:
+    """Start PostgreSQL under DATA_DIR/postgres for whichever database the operator did not name.
+
+    The product database's URL goes into this process's DATABASE_URL, so `up` itself (migrations,
+    `deploy_all`) and every child it starts use it.
+    """
+    from dataclasses import replace
+
+    need_product = not os.environ.get("DATABASE_URL", "").strip()
+    prefect_url = managed_prefect_database()
+    if not need_product and prefect_url:
+        return replace(config, prefect_database_url=prefect_url)
+    say(f"starting PostgreSQL in {config.data_dir / 'postgres'} ...")
+    try:
+        server = start_local_postgres(config.data_dir / "postgres", LOCAL_SERVER_SETTINGS)
+    except (subprocess.SubprocessError, OSError) as exc:
+        log = config.data_dir / "postgres" / "log"
+        raise ConfigurationError(
+            f"PostgreSQL did not start ({type(exc).__name__}); see {log}, or set DATABASE_URL and "
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL to a PostgreSQL of your own"
+        ) from None
+    stack.postgres = server
+    for name in (PRODUCT_DB, PREFECT_DB):
+        server.ensure_database(name)
+    if need_product:
+        os.environ["DATABASE_URL"] = server.url(PRODUCT_DB)
+        get_settings.cache_clear()
+    return replace(config, prefect_database_url=prefect_url or server.url(PREFECT_DB, driver="asyncpg"))
 
 
 def _venv_bin(name: str) -> str:
@@ -180,7 +248,12 @@ def _venv_bin(name: str) -> str:
 
 def start_prefect_server(stack: Stack, config: UpConfig, logs: Path) -> None:
     cmd = [prefect_executable(), "server", "start", "--host", HOST, "--port", str(config.prefect_port)]
-    child = stack.start("prefect server", cmd, child_env(config), logs / "prefect-server.log")
+    env = child_env(config)
+    for name in PREFECT_DB_VARIABLES:
+        env.pop(name, None)
+    if config.prefect_database_url:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = config.prefect_database_url
+    child = stack.start("prefect server", cmd, env, logs / "prefect-server.log")
     wait_until(http_ok(f"{config.prefect_api_url}/health"), child, "the Prefect server", 120, stack.stopping)
 
 
@@ -195,18 +268,21 @@ def start_worker(stack: Stack, config: UpConfig, settings: Settings, logs: Path)
 
 def start_api(stack: Stack, config: UpConfig, logs: Path) -> None:
     cmd = [_venv_bin("uvicorn"), "api.app:create_app", "--factory", "--host", HOST, "--port", str(config.api_port)]
+    cmd += UVICORN_LIMITS
     child = stack.start("API", cmd, child_env(config), logs / "api.log")
     wait_until(http_ok(f"{config.api_url}/healthz"), child, "the API", 60, stack.stopping)
 
 
 def _print_ready(say: Callable[[str], None], config: UpConfig, stack: Stack, worker: str, pool: str) -> None:
     pids = ", ".join(f"{c.name} {c.proc.pid}" for c in stack.children)
+    hidden = make_url(os.environ["DATABASE_URL"]).render_as_string(hide_password=True)
     say(
         "\nReceipt Sync is up:\n"
         f"  Prefect UI   {config.prefect_ui_url}\n"
         f"  Prefect API  {config.prefect_api_url}\n"
         f"  API          {config.api_url}   (docs: {config.api_url}/docs)\n"
         f"  worker       {worker} polling work pool '{pool}'\n"
+        f"  database     {hidden}   (set DATABASE_URL to this for other receipts commands)\n"
         f"  logs         {config.data_dir / 'logs'}\n"
         f"  pids         {pids}\n"
         "Press Ctrl-C to stop everything."
@@ -247,13 +323,15 @@ def run_up(config: UpConfig, say: Callable[[str], None] = print) -> int:
     """Start everything, wait for Ctrl-C/SIGTERM, stop everything; returns the exit status."""
     require_free_port(config.prefect_port, "--prefect-port")
     require_free_port(config.api_port, "--api-port")
-    settings = load_settings(prefect_api_url=config.prefect_api_url, data_dir=config.data_dir)
-    _migrate(settings, say)
+    load_settings(prefect_api_url=config.prefect_api_url, data_dir=config.data_dir)  # fail fast on bad settings
     logs = config.data_dir / "logs"
     stack = Stack()
     stopper = Stopper(stack.stopping)
     stopper.install()
     try:
+        config = with_local_postgres(config, stack, say)
+        settings = load_settings(prefect_api_url=config.prefect_api_url, data_dir=config.data_dir)
+        _migrate(settings, say)
         say(f"starting the Prefect server on {config.prefect_ui_url} ...")
         start_prefect_server(stack, config, logs)
         say("registering deployments and automations (prefect deploy --all) ...")
@@ -274,7 +352,7 @@ def run_up(config: UpConfig, say: Callable[[str], None] = print) -> int:
 
 
 def _deploy_with_retries(settings: Settings, attempts: int = 5) -> DeployReport:
-    """A server that just answered /health can still refuse writes while its SQLite database settles."""
+    """A server that just answered /health can still be finishing its start-up (services, migrations)."""
     for delay in backoff_delays(1.0, attempts - 1):
         try:
             return deploy_all(settings, interval_minutes=settings.incremental_sync_interval_minutes)

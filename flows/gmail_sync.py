@@ -19,9 +19,9 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 
-from flows.business_slot import business_slot, free_dead_holders_slot
 from receipt_sync.errors import DeletionAlreadyRunning, HistoryExpiredError, MailboxAuthError, SyncAlreadyRunning
 from receipt_sync.settings import get_settings
+from services.slots import business_slot, free_dead_holders_slot
 from tasks.planning import SyncPlan, plan_sync
 from tasks.runs import (
     OpenedRun,

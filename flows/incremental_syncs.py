@@ -24,6 +24,8 @@ from models.mailbox import MailboxConnection
 from models.queries.sync_runs import active_sync_run, fail_if_stale, stale_thresholds
 from receipt_sync.errors import OrchestratorUnavailable, ReceiptSyncError, SyncAlreadyRunning
 from receipt_sync.settings import Settings, get_settings
+from services import prefect_access
+from services.sync_requests import request_sync
 
 OVERDUE_EVENT = "receipts.mailbox.sync-overdue"
 
@@ -109,12 +111,10 @@ def plan_incremental_syncs(overdue_hours: float) -> FanOutPlan:
 @task(name="cancel-stale-flow-run")
 def cancel_stale_flow_run(stale: StaleRun) -> bool:
     """Best effort: the run record is already failed; a Prefect hiccup must not stop the round."""
-    from deployments import prefect_api
-
     if not stale.flow_run_id:
         return False
     try:
-        return prefect_api.cancel_flow_run(get_settings(), stale.flow_run_id)
+        return prefect_access.cancel_flow_run(get_settings(), stale.flow_run_id)
     except OrchestratorUnavailable:
         return False
 
@@ -133,8 +133,6 @@ def _retry_unreachable(task: object, task_run: object, state: object) -> bool:
 @task(name="start-incremental-sync", retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_unreachable)
 def start_incremental_sync(business_id: int) -> str | None:
     """Queue one incremental sync through the deployment (trigger `schedule`); returns its flow run id."""
-    from deployments.sync_requests import request_sync
-
     with session_scope() as session:
         run = request_sync(
             session, get_settings(), business_id=business_id, parameters={"mode": "incremental"}, trigger="schedule"

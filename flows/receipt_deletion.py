@@ -18,9 +18,10 @@ from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, State
 
-from flows.business_slot import business_slot
+from models.queries.deletions import DeletionSummary
 from receipt_sync.retry import JITTER, backoff_delays
 from receipt_sync.settings import get_settings
+from services.slots import business_slot
 from tasks.deletion_batches import (
     BatchOutcome,
     close_deletion_run,
@@ -45,11 +46,11 @@ def receipt_deletion(business_id: int, deletion_run_id: int, batch_size: int | N
     started = time.monotonic()
     with business_slot("deletion", business_id):
         run = open_deletion_run(business_id, deletion_run_id, flow_run.get_id())
-        if run["status"] != "running":
-            return _ended(run["status"], run)
+        if run.status != "running":
+            return _ended(run.status, run)
         logger.info(
             "JOB_START business=%s deletion_run=%s selector=%s total=%s cursor=%s batch_size=%s",
-            business_id, deletion_run_id, _selector_text(run["selector"]), run["total"], run["cursor"], size,
+            business_id, deletion_run_id, _selector_text(run.selector), run.total, run.cursor, size,
         )  # fmt: skip
         try:
             summary = _delete_all(deletion_run_id, size, run)
@@ -59,31 +60,31 @@ def receipt_deletion(business_id: int, deletion_run_id: int, batch_size: int | N
     return _report(summary, time.monotonic() - started, logger)
 
 
-def _delete_all(deletion_run_id: int, size: int, run: dict[str, Any]) -> dict[str, Any]:
+def _delete_all(deletion_run_id: int, size: int, run: DeletionSummary) -> DeletionSummary:
     """Batches until done or stopped, then one more try for refused documents, then close the run."""
     artifact = create_progress_artifact(
-        progress=run["percent"], key=f"deletion-run-{deletion_run_id}", description=_describe(run)
+        progress=run.percent, key=f"deletion-run-{deletion_run_id}", description=_describe(run)
     )
     batch, retry = _with_retries(delete_receipt_batch), _with_retries(retry_deletion_failures)
     outcome = BatchOutcome(status="running")
     while not outcome.done:
         outcome = batch(deletion_run_id, size)
-        if outcome.receipts:
+        if outcome.receipts and outcome.summary is not None:
             summary = outcome.summary
-            update_progress_artifact(artifact, progress=summary["percent"], description=_describe(summary))
+            update_progress_artifact(artifact, progress=summary.percent, description=_describe(summary))
     if outcome.status != "running":
-        return outcome.summary
+        return outcome.summary or read_deletion_run(deletion_run_id)
     retry(deletion_run_id)
     summary = read_deletion_run(deletion_run_id)
-    if summary["failed_count"]:
+    if summary.failed_count:
         message = (
-            f"{summary['attachments_failed']} documents of {summary['failed_count']} receipts could not be "
+            f"{summary.attachments_failed} documents of {summary.failed_count} receipts could not be "
             "deleted from storage; those receipts are kept. Resume the deletion to try them again."
         )
         summary = close_deletion_run(deletion_run_id, "failed", message)
     else:
         summary = close_deletion_run(deletion_run_id, "completed")
-    update_progress_artifact(artifact, progress=summary["percent"], description=_describe(summary))
+    update_progress_artifact(artifact, progress=summary.percent, description=_describe(summary))
     return summary
 
 
@@ -106,11 +107,11 @@ def _selector_text(selector: dict[str, Any]) -> str:
     return "all" if selector.get("all") else f"filter{selector.get('filter')}"
 
 
-def _describe(run: dict[str, Any]) -> str:
+def _describe(run: DeletionSummary) -> str:
     return (
-        f"Deletion run {run['id']} ({run['status']}): {run['processed']}/{run['total']} receipts processed, "
-        f"{run['succeeded']} deleted, {run['failed_count']} kept because storage refused "
-        f"{run['attachments_failed']} documents; {run['attachments_deleted']} documents deleted."
+        f"Deletion run {run.id} ({run.status}): {run.processed}/{run.total} receipts processed, "
+        f"{run.succeeded} deleted, {run.failed_count} kept because storage refused "
+        f"{run.attachments_failed} documents; {run.attachments_deleted} documents deleted."
     )
 
 
@@ -126,28 +127,29 @@ def _fail(deletion_run_id: int, exc: BaseException, logger: Any) -> None:
         logger.exception("JOB_FAIL could not record the failure of deletion run %s", deletion_run_id)
 
 
-def _report(summary: dict[str, Any], seconds: float, logger: Any) -> Any:
-    if summary["status"] in ("completed", "failed"):
+def _report(summary: DeletionSummary, seconds: float, logger: Any) -> Any:
+    if summary.status in ("completed", "failed"):
         logger.info(
             "JOB_DONE deletion_run=%s status=%s duration=%.1fs processed=%s deleted=%s failed=%s "
             "documents_deleted=%s documents_failed=%s",
-            summary["id"], summary["status"], seconds, summary["processed"], summary["succeeded"],
-            summary["failed_count"], summary["attachments_deleted"], summary["attachments_failed"],
+            summary.id, summary.status, seconds, summary.processed, summary.succeeded,
+            summary.failed_count, summary.attachments_deleted, summary.attachments_failed,
         )  # fmt: skip
-    if summary["status"] == "failed":
-        logger.error("JOB_FAIL deletion_run=%s error=%s", summary["id"], summary["error_message"])
-        raise DeletionIncomplete(summary["error_message"] or "deletion incomplete")
-    return _ended(summary["status"], summary)
+    if summary.status == "failed":
+        logger.error("JOB_FAIL deletion_run=%s error=%s", summary.id, summary.error_message)
+        raise DeletionIncomplete(summary.error_message or "deletion incomplete")
+    return _ended(summary.status, summary)
 
 
-def _ended(status: str, summary: dict[str, Any]) -> State | dict[str, Any]:
-    """Paused and cancelled runs end their flow run in a state the Prefect UI shows as such."""
-    where = f"after {summary['processed']} of {summary['total']} receipts (cursor {summary['cursor']})"
+def _ended(status: str, summary: DeletionSummary) -> State | dict[str, Any]:
+    """Paused and cancelled runs end their flow run in a state the Prefect UI shows as such; else the summary
+    is the flow run's result (a plain dict, so Prefect can store it as JSON)."""
+    where = f"after {summary.processed} of {summary.total} receipts (cursor {summary.cursor})"
     if status == "cancelled":
-        return Cancelled(message=f"deletion run {summary['id']} cancelled {where}")
+        return Cancelled(message=f"deletion run {summary.id} cancelled {where}")
     if status == "paused":
-        return Completed(name="Paused", message=f"deletion run {summary['id']} paused {where}; resume continues")
-    return summary
+        return Completed(name="Paused", message=f"deletion run {summary.id} paused {where}; resume continues")
+    return summary.as_dict()
 
 
 class DeletionIncomplete(Exception):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from receipt_sync.settings import get_settings
@@ -18,11 +18,24 @@ _lock = threading.Lock()
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    """WAL and foreign keys, and pysqlite's own transaction handling switched off.
+
+    pysqlite opens transactions late and lets a SAVEPOINT's release commit the outer work, so a row inserted
+    under `begin_nested()` survived the outer rollback (a refused trigger left its run queued). With
+    `isolation_level=None` pysqlite stays out of the way and `_sqlite_begin` emits BEGIN itself — SQLAlchemy's
+    documented recipe for working SAVEPOINTs on SQLite. IMMEDIATE takes the write lock up front (waiting out
+    `busy_timeout`), so a transaction that reads and then writes never fails on a snapshot another thread moved.
+    """
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -37,6 +50,7 @@ def get_engine(url: str | None = None) -> Engine:
                     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
                 engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
                 event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "begin", _sqlite_begin)
             else:
                 engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
             _engines[url] = engine

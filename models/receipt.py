@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, UTCDateTime, utcnow
 
-RECEIPT_STATUSES = ("new", "reviewed", "rejected")
+RECEIPT_STATUSES = ("new", "needs_review", "reviewed", "rejected")  # needs_review: a borderline candidate
 
 
 class Receipt(Base):

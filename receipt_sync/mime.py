@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import codecs
 import email
+import html as html_module
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,11 +31,23 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.utils import parseaddr, parsedate_to_datetime
 
+import nh3
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from receipt_sync.errors import MalformedMessageError
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+# Hard caps on hostile header shapes. Python's email package is quadratic in the number of `;` inside a quoted
+# parameter and in the number of encoded words, and recursive in nested comments: past these caps a message is
+# rejected (that message's error) before any of it is decoded. Real mail stays far below them.
+MAX_HEADER_CHARS = 64 * 1024  # one header, unfolded (long `References` of big threads reach ~10 KB)
+MAX_ENCODED_WORDS = 1000  # `=?charset?q?...?=` words in one header (~65 characters each when a mailer folds)
+MAX_PARAMETERS = 100  # `;` in one header (a Content-Type has a handful)
+MAX_HEADERS = 2000  # header lines in one part
+# What reaches the extractor from the headers (the same bounds the database stores).
+MAX_SUBJECT_CHARS = 2000
+MAX_SENDER_CHARS = 500
 
 # Charset labels seen in the wild that Python does not know, mapped to the codec mail clients use.
 _CHARSET_ALIASES = {
@@ -63,6 +76,8 @@ _ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+?)\s*>\s*$")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _SPACES = re.compile(r"[ \t\u00a0]+")
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}(?![^;\s])")
+_UNSAFE_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass
@@ -193,10 +208,37 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMEN
         raise MalformedMessageError(f"The message could not be parsed as MIME: {type(exc).__name__}") from exc
     if not msg.keys():
         raise MalformedMessageError("The message has no headers: it is not an email.")
-    _check_not_truncated(msg)
-    body = _Body()
-    _walk(msg, body, max_attachment_bytes)
-    return _build(msg, body)
+    try:
+        _check_headers(msg)
+        _check_not_truncated(msg)
+        body = _Body()
+        _walk(msg, body, max_attachment_bytes)
+        return _build(msg, body)
+    except RecursionError as exc:  # nested comments in an address, or parts nested thousands deep
+        raise MalformedMessageError("The message is nested too deeply to be read (hostile or broken mail).") from exc
+
+
+def _check_headers(msg: Message) -> None:
+    """Reject header shapes that make Python's email package slow (quadratic) before anything decodes them."""
+    for part in msg.walk():
+        items = part.raw_items()
+        if len(part) > MAX_HEADERS:
+            raise MalformedMessageError(f"A part has {len(part)} headers, over the limit of {MAX_HEADERS}.")
+        for name, value in items:
+            _check_header(str(name)[:60], value if isinstance(value, str) else str(value))
+
+
+def _check_header(name: str, value: str) -> None:
+    if len(value) > MAX_HEADER_CHARS:
+        raise MalformedMessageError(
+            f"Header {name!r} is {len(value)} characters long, over the limit of {MAX_HEADER_CHARS}."
+        )
+    if (words := value.count("=?")) > MAX_ENCODED_WORDS:
+        raise MalformedMessageError(
+            f"Header {name!r} has {words} encoded words, over the limit of {MAX_ENCODED_WORDS}."
+        )
+    if (params := value.count(";")) > MAX_PARAMETERS:
+        raise MalformedMessageError(f"Header {name!r} has {params} ';' separators, over the limit of {MAX_PARAMETERS}.")
 
 
 def _check_not_truncated(msg: Message) -> None:
@@ -244,7 +286,7 @@ def _walk(msg: Message, body: _Body, limit: int) -> None:
         if part.is_multipart():
             continue
         ctype = _content_type(part)
-        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        disposition = header_text(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         filename = _filename(part)
         if disposition != "attachment" and not filename and ctype.startswith("text/"):
             _add_text_part(part, ctype, body, limit)
@@ -253,10 +295,20 @@ def _walk(msg: Message, body: _Body, limit: int) -> None:
 
 
 def _content_type(part: Message) -> str:
+    """A clean `type/subtype` (stored, then sent as a download's Content-Type): a folded or junk value such as
+    `image/png\r\n x-evil` is read as its first token or, failing that, as application/octet-stream."""
     try:
-        return part.get_content_type().lower()
+        value = part.get_content_type().lower()
     except Exception:
         return "application/octet-stream"
+    match = _MEDIA_TYPE.match(value.strip())
+    return match.group(0) if match else "application/octet-stream"
+
+
+def clean_filename(name: str) -> str:
+    """A file name as stored and offered for download: no control characters (CR/LF, NUL) and no bidirectional
+    overrides (U+202E makes `invoice\u202efdp.exe` display as `invoiceexe.pdf`)."""
+    return _UNSAFE_NAME_CHARS.sub("", name).strip()[:255]
 
 
 def _filename(part: Message) -> str | None:
@@ -267,7 +319,7 @@ def _filename(part: Message) -> str | None:
     if not name:
         name = part.get_param("name")
         name = name if isinstance(name, str) else None
-    return decode_header_value(name) or None if name else None
+    return clean_filename(decode_header_value(name)) or None if name else None
 
 
 def _payload(part: Message) -> bytes:
@@ -348,8 +400,9 @@ def _build(msg: Message, body: _Body) -> ParsedEmail:
     text = normalise_text(plain) if plain else (html_to_text(html) if html else "")
     return ParsedEmail(
         message_id=(decode_header_value(msg.get("Message-ID")) or None),
-        subject=decode_header_value(msg.get("Subject")),
-        sender=name.strip().strip('"') or address,
+        subject=decode_header_value(msg.get("Subject"))[:MAX_SUBJECT_CHARS],
+        # Whitespace runs fold to one space before the cap: a name padded with spaces still reads as its words.
+        sender=(" ".join(name.split()).strip('"') or address)[:MAX_SENDER_CHARS],
         sender_address=address.lower(),
         date=_date(msg.get("Date")),
         text=text,
@@ -386,8 +439,119 @@ def _date(value: object) -> datetime | None:
 
 
 _DOCUMENT_TYPES = ("application/pdf", "image/")
-_UNSAFE_TAGS = ["script", "iframe", "object", "embed", "frame", "frameset", "applet", "base", "form"]
-_URL_ATTRS = ("href", "src", "action", "formaction", "xlink:href", "background")
+
+# Allow-list sanitising (nh3, the Ammonia sanitiser): what is not listed here is dropped, so a new trick needs
+# a hole in the list rather than a gap in a block list. Links go to http(s)/mailto only; images are the
+# message's own inline images (cid:, resolved to data: URIs) or raster data: images; no script, style element,
+# form, frame, SVG/MathML, meta or base survives, and no event handler attribute.
+_TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "big",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "font",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+}
+_LAYOUT_ATTRS = {"align", "valign", "width", "height", "bgcolor", "color", "border", "cellpadding", "cellspacing"}
+_ATTRIBUTES = {
+    "*": {"style", "dir", "lang", "title", "class", *_LAYOUT_ATTRS},
+    "a": {"href"},
+    "img": {"src", "alt"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "font": {"face", "size"},
+    "ol": {"start", "type"},
+}
+_STYLE_PROPERTIES = {
+    "background-color",
+    "border",
+    "border-bottom",
+    "border-collapse",
+    "border-color",
+    "border-left",
+    "border-right",
+    "border-spacing",
+    "border-style",
+    "border-top",
+    "border-width",
+    "color",
+    "display",
+    "font",
+    "font-family",
+    "font-size",
+    "font-style",
+    "font-weight",
+    "height",
+    "line-height",
+    "margin",
+    "margin-bottom",
+    "margin-left",
+    "margin-right",
+    "margin-top",
+    "max-width",
+    "min-width",
+    "padding",
+    "padding-bottom",
+    "padding-left",
+    "padding-right",
+    "padding-top",
+    "text-align",
+    "text-decoration",
+    "text-transform",
+    "vertical-align",
+    "white-space",
+    "width",
+}
+_LINK_SCHEMES = ("http:", "https:", "mailto:")
+_DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|jpg|gif|webp|bmp);base64,[A-Za-z0-9+/=\s]*", re.IGNORECASE)
+# CSS functions allowed in a style attribute: colours only (no expression(), url(), image-set(), ...).
+_CSS_FUNCTION = re.compile(r"([a-z-]*)\s*\(", re.IGNORECASE)
+_CSS_COLOUR_FUNCTIONS = {"rgb", "rgba", "hsl", "hsla"}
+# The stored document may be opened as a file, outside the download's CSP header: it carries its own.
+_DOCUMENT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def receipt_documents(parsed: ParsedEmail) -> list[Document]:
@@ -422,21 +586,39 @@ def _inline_images(parsed: ParsedEmail) -> dict[str, str]:
 
 
 def sanitise_html(html: str, images: dict[str, str]) -> str:
-    """Drop active content (scripts, frames, event handlers, javascript: URLs); resolve cid: images."""
-    tree = HTMLParser(html)
-    tree.strip_tags(_UNSAFE_TAGS)
-    for node in tree.root.traverse() if tree.root else []:
-        for name, value in list(node.attributes.items()):
-            lowered = name.lower()
-            if lowered.startswith("on") or (
-                lowered in _URL_ATTRS and (value or "").strip().lower().startswith(("javascript:", "vbscript:"))
-            ):
-                del node.attrs[name]
-            elif lowered == "src" and (value or "").lower().startswith("cid:"):
-                node.attrs[name] = images.get(value[4:].strip("<>").lower(), "")
-    return tree.html or ""
+    """Allow-list sanitising with nh3 into a self-contained page: inline `cid:` images become data: URIs."""
+
+    def keep(tag: str, attribute: str, value: str) -> str | None:
+        if attribute == "href":
+            return value if value.strip().lower().startswith(_LINK_SCHEMES) else None
+        if attribute == "src":
+            if value.strip().lower().startswith("cid:"):
+                return images.get(value.strip()[4:].strip("<>").lower())
+            return value if _DATA_IMAGE.fullmatch(value.strip()) else None
+        if attribute == "style":
+            functions = {f.lower() for f in _CSS_FUNCTION.findall(value)}
+            return value if functions <= _CSS_COLOUR_FUNCTIONS and "\\" not in value else None
+        return value
+
+    body = nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto", "data", "cid"},
+        attribute_filter=keep,
+        filter_style_properties=_STYLE_PROPERTIES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+    return _page(body)
+
+
+def _page(body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_DOCUMENT_CSP}"></head><body>{body}</body></html>'
+    )
 
 
 def _plain_html(text: str) -> str:
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body><pre>{escaped}</pre></body></html>'
+    return _page(f"<pre>{html_module.escape(text)}</pre>")

@@ -40,11 +40,11 @@ class MessageError:
 
 
 def analyse_message(raw: RawMessage, *, max_attachment_bytes: int) -> AnalysedMessage | MessageError:
-    """Parse, detect and extract one message; documents only for receipts."""
+    """Parse, detect and extract one message; documents only for receipts and candidates for review."""
     try:
         email = parse_email(raw.raw, max_attachment_bytes=max_attachment_bytes)
         extraction = extract_email(email)
-        documents = receipt_documents(email) if extraction.is_receipt else []
+        documents = receipt_documents(email) if extraction.kept else []
     except MalformedMessageError as exc:
         return MessageError(raw.id, str(exc))
     except Exception as exc:  # untrusted input must never take its page down with it

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     sync_slot_lease_seconds: float = Field(default=60.0, ge=60)  # Prefect refuses leases under 60 s
     sync_slot_timeout_seconds: float = Field(default=600.0, gt=0)
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    message_time_budget_seconds: float = Field(default=30.0, gt=0)
+    api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     mbox_page_size: int = Field(default=200, gt=0)
     # Receipt deletion: batch size, and back-off for transient storage/database failures (2 s doubling to 30 s).
     deletion_batch_size: int = Field(default=1000, gt=0, le=10000)

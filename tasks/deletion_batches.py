@@ -18,7 +18,7 @@ find. Rules that keep receipts consistent:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import task
@@ -61,11 +61,11 @@ class BatchOutcome:
     deleted: int = 0
     documents_failed: int = 0
     done: bool = False
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: q.DeletionSummary | None = None
 
 
 @task(name="open-deletion-run")
-def open_deletion_run(business_id: int, deletion_run_id: int, flow_run_id: str | None) -> dict[str, Any]:
+def open_deletion_run(business_id: int, deletion_run_id: int, flow_run_id: str | None) -> q.DeletionSummary:
     """Claim the run for this flow run; its summary says whether there is anything to do (status)."""
     with session_scope() as session:
         run = q.get_deletion_run(session, deletion_run_id, business_id=business_id, for_update=True)
@@ -156,7 +156,7 @@ def _outage(count: int) -> StorageUnavailable:
 
 
 @task(name="close-deletion-run")
-def close_deletion_run(deletion_run_id: int, status: str, message: str | None = None) -> dict[str, Any]:
+def close_deletion_run(deletion_run_id: int, status: str, message: str | None = None) -> q.DeletionSummary:
     """Finish the run: completed (possibly with reported failures), failed or cancelled."""
     with session_scope() as session:
         run = q.get_deletion_run(session, deletion_run_id, for_update=True)
@@ -165,6 +165,6 @@ def close_deletion_run(deletion_run_id: int, status: str, message: str | None = 
         return q.deletion_summary(run)
 
 
-def read_deletion_run(deletion_run_id: int) -> dict[str, Any]:
+def read_deletion_run(deletion_run_id: int) -> q.DeletionSummary:
     with session_scope() as session:
         return q.deletion_summary(q.get_deletion_run(session, deletion_run_id))

@@ -16,7 +16,7 @@ from models.queries.sync_runs import get_sync_run
 from receipt_sync.settings import get_settings
 from tasks.retry import transient_retries
 from tasks.sources import mail_source
-from tasks.sync_pages import Cursor
+from tasks.sync_pages import MailboxCursor
 
 DAYS_PER_MONTH = 30.44
 
@@ -39,9 +39,9 @@ def sync_window(parameters: dict[str, Any], now: datetime | None = None) -> tupl
     return (now or datetime.now(UTC)) - timedelta(days=months * DAYS_PER_MONTH), None
 
 
-def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dict[str, Any]) -> Cursor:
+def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dict[str, Any]) -> MailboxCursor:
     after, before = sync_window(parameters)
-    return Cursor(
+    return MailboxCursor(
         phase="full",
         business_id=business_id,
         mailbox_id=mailbox_id,
@@ -93,5 +93,5 @@ def _fresh_plan(
         return SyncPlan(full.to_dict(), current, "no stored history id yet: full sync of the window")
     if str(current) == str(stored):
         return SyncPlan(None, stored, "mailbox unchanged since the last sync")
-    cursor = Cursor(phase="history", business_id=business_id, mailbox_id=mailbox_id, start_history_id=stored)
+    cursor = MailboxCursor(phase="history", business_id=business_id, mailbox_id=mailbox_id, start_history_id=stored)
     return SyncPlan(cursor.to_dict(), current, f"incremental sync from history id {stored}")

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import session_scope
+from models.queries.businesses import get_business
 from models.queries.deletions import active_deletion_run
 from models.queries.mailboxes import mailbox_for_business, mark_needs_reauth, save_mailbox_checkpoint
 from models.queries.sync_runs import (
@@ -30,7 +31,7 @@ from models.queries.sync_runs import (
     stale_thresholds,
 )
 from models.runs import SyncRun
-from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, SyncAlreadyRunning
+from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, NotFoundError, SyncAlreadyRunning
 from receipt_sync.settings import get_settings
 
 
@@ -63,7 +64,12 @@ def open_sync_run(
     Returns None when the run already completed (nothing to do).
     """
     with session_scope() as session:
+        # Parameters arrive from whoever can call the Prefect API, past the shim's tenant checks: the business
+        # must exist and a named run must be that business's.
+        get_business(session, business_id)
         run = _find_run(session, sync_run_id, flow_run_id)
+        if run is not None and run.business_id != business_id:
+            raise NotFoundError(f"sync run {run.id} does not belong to business {business_id}")
         _refuse_during_deletion(session, business_id)
         mailbox = mailbox_for_business(session, business_id)
         if mailbox.status == "needs_reauth":

@@ -11,8 +11,11 @@ from models.mailbox import MailboxConnection
 from receipt_sync.crypto import TokenCipher
 from receipt_sync.errors import MailboxAuthError, MailboxNotConnected
 from receipt_sync.mail.base import MailSource
-from receipt_sync.mail.quota import MailboxQuota, mailbox_quota, project_quota
+from receipt_sync.mail.gmail import GmailSource
+from receipt_sync.mail.mbox import MboxSource
+from receipt_sync.mail.quota import MailboxQuota, mailbox_quota
 from receipt_sync.settings import get_settings
+from services.project_quota import project_quota
 
 _sources: dict[tuple[int, str], MailSource] = {}
 _release_hooks: dict[str, list[Callable[[str], None]]] = {}
@@ -22,12 +25,8 @@ _lock = threading.Lock()
 def _build_source(mailbox: MailboxConnection) -> MailSource:
     settings = get_settings()
     if mailbox.provider == "mbox":
-        from receipt_sync.mail.mbox import MboxSource
-
         return MboxSource(Path(mailbox.address), page_size=settings.mbox_page_size)
     if mailbox.provider == "gmail":
-        from receipt_sync.mail.gmail import GmailSource
-
         if not mailbox.encrypted_refresh_token:
             raise MailboxAuthError(f"mailbox {mailbox.address} has no stored token: reconnect it")
         token = TokenCipher(settings.encryption_key).decrypt(mailbox.encrypted_refresh_token)

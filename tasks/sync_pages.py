@@ -18,8 +18,9 @@ from models.base import utcnow
 from models.db import session_scope
 from models.queries.ingest import insert_receipt, record_processed
 from models.runs import SyncRun
+from receipt_sync.isolation import shared_analyser
 from receipt_sync.mail.base import FetchFailure, RawMessage
-from receipt_sync.pipeline import AnalysedMessage, MessageError, analyse_message
+from receipt_sync.pipeline import AnalysedMessage, MessageError
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
 from tasks.page_pipeline import FetchedPage, run_pipeline
@@ -30,7 +31,7 @@ MESSAGE_ERRORS_KEPT = 200
 
 
 @dataclass(frozen=True)
-class Cursor:
+class MailboxCursor:
     """Where the next page starts: a listing page token (`full`) or a history position (`history`)."""
 
     phase: str  # "full" | "history"
@@ -47,7 +48,7 @@ class Cursor:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Cursor:
+    def from_dict(cls, data: dict[str, Any]) -> MailboxCursor:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -62,7 +63,7 @@ class PageOutcome:
     percent: float
 
 
-def _list_ids(cursor: Cursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None]:
+def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None]:
     """(ids, next page token, size estimate, history id) for the cursor's page."""
     source = mail_source(cursor.mailbox_id, str(run_id))
     page_size = get_settings().gmail_page_size
@@ -85,7 +86,7 @@ def _list_page(run_id: int) -> Callable[[dict[str, Any]], FetchedPage]:
     """A lister for the run's pipeline: one page of ids (deduplicated, cut at the run's cap) at a cursor."""
 
     def lister(cursor: dict[str, Any]) -> FetchedPage:
-        cur = Cursor.from_dict(cursor)
+        cur = MailboxCursor.from_dict(cursor)
         ids, next_token, estimate, history_id = _list_ids(cur, run_id)
         ids = list(dict.fromkeys(ids))
         return FetchedPage(ids[: cur.remaining] if cur.remaining is not None else ids, next_token, estimate, history_id)
@@ -112,7 +113,7 @@ def _upload(storage: Storage, business_id: int, message: AnalysedMessage) -> lis
     return rows
 
 
-def _receipt_values(cursor: Cursor, run_id: int, message: AnalysedMessage) -> dict[str, Any]:
+def _receipt_values(cursor: MailboxCursor, run_id: int, message: AnalysedMessage) -> dict[str, Any]:
     ext, email = message.extraction, message.email
     return {
         "business_id": cursor.business_id,
@@ -130,23 +131,26 @@ def _receipt_values(cursor: Cursor, run_id: int, message: AnalysedMessage) -> di
         "is_credit_note": ext.is_credit_note,
         "confidence": ext.confidence,
         "reasons": ext.reasons,
-        "status": "new",
+        "status": "new" if ext.is_receipt else "needs_review",  # a borderline candidate waits for a person
         "sync_run_id": run_id,
     }
 
 
 def _analyse(fetched: list[RawMessage | FetchFailure]) -> list[AnalysedMessage | MessageError]:
-    limit = get_settings().max_attachment_bytes
-    results: list[AnalysedMessage | MessageError] = []
-    for item in fetched:
-        if isinstance(item, FetchFailure):
-            results.append(MessageError(item.id, f"could not fetch: {item.error}"))
-        else:
-            results.append(analyse_message(item, max_attachment_bytes=limit))
-    return results
+    """Each message in a child process within the per-message budget: a hostile one fails alone."""
+    settings = get_settings()
+    raws = [item for item in fetched if isinstance(item, RawMessage)]
+    analysed = shared_analyser().analyse(
+        raws, budget=settings.message_time_budget_seconds, max_attachment_bytes=settings.max_attachment_bytes
+    )
+    by_id = dict(zip((id(r) for r in raws), analysed, strict=True))
+    return [
+        MessageError(item.id, f"could not fetch: {item.error}") if isinstance(item, FetchFailure) else by_id[id(item)]
+        for item in fetched
+    ]
 
 
-def _next_cursor(cursor: Cursor, next_token: str | None, listed: int) -> Cursor | None:
+def _next_cursor(cursor: MailboxCursor, next_token: str | None, listed: int) -> MailboxCursor | None:
     remaining = None if cursor.remaining is None else cursor.remaining - listed
     if next_token is None or (remaining is not None and remaining <= 0):
         return None
@@ -161,7 +165,7 @@ def _next_cursor(cursor: Cursor, next_token: str | None, listed: int) -> Cursor 
 def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutcome:
     """Take the page (read ahead while the previous one was stored), start reading the next one, analyse and
     store this one in one transaction."""
-    cur = Cursor.from_dict(cursor)
+    cur = MailboxCursor.from_dict(cursor)
     pipeline = run_pipeline(run_id, cur.mailbox_id, cur.business_id)
     lister = _list_page(run_id)
     page = pipeline.take(cursor, lister)
@@ -198,11 +202,12 @@ def _tolerated_defects(results: list[AnalysedMessage | MessageError]) -> list[Me
 
 
 def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
-    return isinstance(result, AnalysedMessage) and result.extraction.is_receipt
+    """Stored: receipts, and candidates for review."""
+    return isinstance(result, AnalysedMessage) and result.extraction.kept
 
 
 def _store(
-    cur: Cursor, run_id: int, results: list[AnalysedMessage | MessageError], uploads: dict[str, list]
+    cur: MailboxCursor, run_id: int, results: list[AnalysedMessage | MessageError], uploads: dict[str, list]
 ) -> tuple[int, int]:
     """Insert receipts and ledger rows in one transaction; returns (saved, already-stored conflicts)."""
     saved = conflicts = 0
@@ -213,11 +218,11 @@ def _store(
                 if not result.error.startswith("could not fetch"):
                     ledger.append((result.message_id, "error", result.error[:1000]))
                 continue
-            if result.extraction.is_receipt:
+            if result.extraction.kept:
                 inserted = insert_receipt(session, _receipt_values(cur, run_id, result), uploads[result.message_id])
                 saved += inserted is not None
                 conflicts += inserted is None
-                ledger.append((result.message_id, "receipt", None))
+                ledger.append((result.message_id, "receipt" if result.extraction.is_receipt else "needs_review", None))
             else:
                 ledger.append((result.message_id, "not_receipt", None))
         record_processed(session, cur.business_id, ledger)
@@ -225,7 +230,7 @@ def _store(
 
 
 def _commit_progress(
-    run_id: int, counters: dict[str, int], errors: list[MessageError], nxt: Cursor | None, estimate: int | None
+    run_id: int, counters: dict[str, int], errors: list[MessageError], nxt: MailboxCursor | None, estimate: int | None
 ) -> float:
     with session_scope() as session:
         run = session.get(SyncRun, run_id, with_for_update=session.get_bind().dialect.name == "postgresql")

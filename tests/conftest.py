@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 
 from models.db import dispose_engines, migrate
 from receipt_sync.settings import get_settings
+from tests.factories import REFRESH_TOKEN
+from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.postgres import TEMPLATE_DB, PostgresServer, postgres_server
 
 
@@ -34,8 +36,27 @@ def db_url(pg_server: PostgresServer) -> Iterator[str]:
     yield pg_server.url(name)
 
 
+SettingsOverride = Callable[[Mapping[str, str | None]], None]
+
+
 @pytest.fixture
-def settings_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def override_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[SettingsOverride]:
+    """Set (or, given None, unset) environment variables and re-read the product's settings; undone after."""
+
+    def apply(env: Mapping[str, str | None]) -> None:
+        for key, value in env.items():
+            if value is None:
+                monkeypatch.delenv(key, raising=False)
+            else:
+                monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+
+    yield apply
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings_env(db_url: str, tmp_path: Path, override_settings: SettingsOverride) -> dict[str, str]:
     """Environment for the product pointed at the test database and a temp data dir; settings re-read."""
     env = {
         "DATABASE_URL": db_url,
@@ -50,11 +71,15 @@ def settings_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         # Tests count every message of their mailbox; the default receipt query has its own tests.
         "GMAIL_RECEIPT_QUERY": "",
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield env
-    get_settings.cache_clear()
+    override_settings(env)
+    return env
+
+
+@pytest.fixture
+def gmail() -> Iterator[FakeGmailServer]:
+    """The fake Gmail (empty; tests load their messages) that accepts the factories' refresh token."""
+    with FakeGmailServer(refresh_tokens=[REFRESH_TOKEN], address="owner@acme.example") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

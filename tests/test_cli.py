@@ -17,7 +17,7 @@ from cli import app
 from models.db import session_scope
 from models.queries.tokens import authenticate
 from receipt_sync.samples import generate_messages, write_mbox
-from receipt_sync.settings import get_settings
+from tests.conftest import SettingsOverride
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ["is_receipt", "confidence", "vendor", "total", "currency", "date", "document_number", "reasons"]
@@ -79,7 +79,7 @@ def test_extract_json_prints_the_contract_for_an_email(tmp_path: Path) -> None:
 
 
 def test_extract_says_whether_a_full_sync_would_list_the_email_at_all(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, override_settings: SettingsOverride
 ) -> None:
     mailbox = generate_messages(80, seed=5)
     emails = {}
@@ -91,17 +91,13 @@ def test_extract_says_whether_a_full_sync_would_list_the_email_at_all(
         emails[name].write_bytes(message.raw)
 
     def said(name: str) -> str:
-        get_settings.cache_clear()
         return " ".join(_ok("extract", str(emails[name])).split())
 
-    try:
-        monkeypatch.delenv("GMAIL_RECEIPT_QUERY", raising=False)
-        assert "(GMAIL_RECEIPT_QUERY) lists this email" in said("receipt")
-        assert "would NOT list this email" in said("personal")
-        monkeypatch.setenv("GMAIL_RECEIPT_QUERY", "")
-        assert "syncs list every message" in said("personal")
-    finally:
-        get_settings.cache_clear()
+    override_settings({"GMAIL_RECEIPT_QUERY": None})
+    assert "(GMAIL_RECEIPT_QUERY) lists this email" in said("receipt")
+    assert "would NOT list this email" in said("personal")
+    override_settings({"GMAIL_RECEIPT_QUERY": ""})
+    assert "syncs list every message" in said("personal")
 
 
 def test_a_domain_error_is_one_readable_line_and_a_failing_exit(cli_env: dict[str, str]) -> None:

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import SettingsDep
-from deployments import prefect_api
 from models.db import session_scope
+from services import prefect_access
 
 router = APIRouter(tags=["health"])
 
@@ -31,7 +31,7 @@ def database_ok() -> bool:
 @router.get("/readyz", responses={503: {"description": "Database or Prefect API unreachable"}})
 def readyz(settings: SettingsDep) -> JSONResponse:
     """Ready when the database and the Prefect API both answer."""
-    checks = {"database": database_ok(), "prefect_api": prefect_api.api_healthy(settings)}
+    checks = {"database": database_ok(), "prefect_api": prefect_access.api_healthy(settings)}
     if all(checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
     failing = ", ".join(name for name, ok in checks.items() if not ok)

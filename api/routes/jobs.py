@@ -5,24 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CallerDep, DiagnosticsAccess, SessionDep, SettingsDep
 from api.responses import ERRORS, FORBIDDEN, UNAVAILABLE
 from api.routes.health import database_ok
-from deployments import prefect_api
-from deployments.sync_requests import progress, stale_reason_for
-from models.runs import ACTIVE_STATUSES, SyncRun
-from receipt_sync.errors import OrchestratorUnavailable
+from models.queries.sync_runs import active_sync_runs
+from receipt_sync.errors import OrchestratorUnavailable, PermissionDenied
 from receipt_sync.settings import Settings
+from services import prefect_access
+from services.sync_requests import progress, stale_reason_for
 
 router = APIRouter(tags=["jobs"], responses=ERRORS)
 
 
 def _prefect_summary(settings: Settings) -> dict[str, Any]:
     try:
-        config = prefect_api.worker_config(settings)
+        config = prefect_access.read_worker_config(settings)
     except OrchestratorUnavailable as exc:
         return {"prefect_api": "unreachable", "prefect_error": str(exc), "action": exc.action}
     return {"prefect_api": "ok", **config}
@@ -38,20 +37,28 @@ def job_health(settings: Settings) -> dict[str, Any]:
     return {"ok": ok, "database": "ok" if db else "unreachable", **summary}
 
 
+MEMBER_HEALTH_FIELDS = ("ok", "database", "prefect_api")
+
+
 @router.get("/api/jobs/health")
 def jobs_health(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
-    """Database, Prefect API, work pool status, online workers and the deployments found."""
-    return job_health(settings)
+    """Database, Prefect API, work pool status, online workers and the deployments found. Members get only
+    whether it works (`ok`, `database`, `prefect_api`): worker host names and internal URLs are for admins."""
+    health = job_health(settings)
+    return health if caller.is_admin else {k: health[k] for k in MEMBER_HEALTH_FIELDS if k in health}
 
 
-@router.get("/api/jobs/worker/config", responses=UNAVAILABLE)
+@router.get("/api/jobs/worker/config", responses={**UNAVAILABLE, **FORBIDDEN})
 def worker_config(caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
-    """The work pool, its queues, bound deployments and the workers polling it (with last heartbeat)."""
-    return prefect_api.worker_config(settings)
+    """The work pool, its queues, bound deployments and the workers polling it (system_admin tokens only: it
+    names worker hosts)."""
+    if not caller.is_admin:
+        raise PermissionDenied("the worker configuration needs a system_admin token")
+    return prefect_access.read_worker_config(settings)
 
 
 def _active_runs(session: Session, settings: Settings) -> list[dict[str, Any]]:
-    runs = session.scalars(select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id))
+    runs = active_sync_runs(session)
     return [{"business_id": r.business_id, **progress(r), "stale_reason": stale_reason_for(settings, r)} for r in runs]
 
 
@@ -62,7 +69,7 @@ def _critical_checks(health: dict[str, Any], active: list[dict[str, Any]]) -> li
     if health["prefect_api"] != "ok":
         checks.append(f"Prefect API unreachable: {health.get('action')}")
     elif health["online_workers"] == 0:
-        checks.append(f"no worker online: {prefect_api.worker_action(health['work_pool']['name'])}")
+        checks.append(f"no worker online: {prefect_access.worker_action(health['work_pool']['name'])}")
     checks += [f"sync run {r['id']} of business {r['business_id']} is stale" for r in active if r["stale_reason"]]
     return checks
 

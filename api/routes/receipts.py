@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CallerDep, SessionDep, SettingsDep
+from api.deps import CallerDep, SessionDep, SettingsDep, VisibleReceipt
 from api.responses import ERRORS, UNAVAILABLE
 from api.schemas import (
     DocumentPublic,
@@ -66,24 +66,22 @@ def receipt_stats(session: SessionDep, caller: CallerDep, business_id: BusinessQ
 
 
 @router.get("/{receipt_id}", response_model=ReceiptDetail)
-def get_receipt(receipt_id: Id, session: SessionDep, caller: CallerDep) -> ReceiptDetail:
+def get_receipt(receipt: VisibleReceipt, session: SessionDep) -> ReceiptDetail:
     """One receipt with its extraction reasons and documents."""
-    receipt = q.get_receipt(session, caller.business_scope(None), receipt_id)
-    return _detail(session, receipt)
+    return _receipt_detail(session, receipt)
 
 
-def _detail(session: SessionDep, receipt: Receipt) -> ReceiptDetail:
+def _receipt_detail(session: SessionDep, receipt: Receipt) -> ReceiptDetail:
     docs = [_document(receipt, d) for d in q.receipt_documents(session, receipt)]
     base = _public(receipt).model_dump()
     return ReceiptDetail.model_validate({**base, "reasons": receipt.reasons, "documents": docs})
 
 
 @router.patch("/{receipt_id}", response_model=ReceiptDetail)
-def review_receipt(receipt_id: Id, body: ReceiptUpdate, session: SessionDep, caller: CallerDep) -> ReceiptDetail:
+def review_receipt(receipt: VisibleReceipt, body: ReceiptUpdate, session: SessionDep) -> ReceiptDetail:
     """Set the review status and correct extracted fields (the extracted values are kept alongside)."""
-    receipt = q.get_receipt(session, caller.business_scope(None), receipt_id)
     q.update_review(session, receipt, status=body.status, corrections=body.corrections())
-    return _detail(session, receipt)
+    return _receipt_detail(session, receipt)
 
 
 def _content_disposition(filename: str | None, doc_id: int) -> str:
@@ -97,11 +95,8 @@ def _content_disposition(filename: str | None, doc_id: int) -> str:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, **UNAVAILABLE},
 )
-def download_document(
-    receipt_id: Id, doc_id: Id, session: SessionDep, caller: CallerDep, settings: SettingsDep
-) -> Response:
+def download_document(receipt: VisibleReceipt, doc_id: Id, session: SessionDep, settings: SettingsDep) -> Response:
     """The stored document's bytes, as an attachment (never rendered inline)."""
-    receipt = q.get_receipt(session, caller.business_scope(None), receipt_id)
     doc = q.get_document(session, receipt, doc_id)
     data = open_storage(settings).get(doc.storage_key)
     headers = {

@@ -7,9 +7,10 @@ Functions take a session and never commit; the caller owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, and_, delete, distinct, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
@@ -335,26 +336,40 @@ def add_progress(session: Session, run_id: int, **increments: int | None) -> Non
     session.execute(update(DeletionRun).where(DeletionRun.id == run_id).values(**values))
 
 
-def deletion_summary(run: DeletionRun) -> dict[str, Any]:
+class DeletionSummary(BaseModel):
+    """A deletion run as tasks hand it to the flow and the API reports it (a plain value, no session)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    business_id: int
+    status: str
+    selector: dict[str, Any]
+    total: int
+    processed: int
+    succeeded: int
+    failed_count: int
+    attachments_deleted: int
+    attachments_failed: int
+    percent: float
+    cursor: int | None
+    flow_run_id: str | None
+    error_message: str | None
+    heartbeat_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def as_json(self) -> dict[str, Any]:
+        """Times as ISO strings, for an error body."""
+        return self.model_dump(mode="json")
+
+
+def deletion_summary(run: DeletionRun) -> DeletionSummary:
     """The run as the API and logs report it."""
     percent = 100.0 if run.status == "completed" else (100.0 * run.processed / run.total if run.total else 0.0)
-    return {
-        "id": run.id,
-        "business_id": run.business_id,
-        "status": run.status,
-        "selector": run.selector,
-        "total": run.total,
-        "processed": run.processed,
-        "succeeded": run.succeeded,
-        "failed_count": run.failed_count,
-        "attachments_deleted": run.attachments_deleted,
-        "attachments_failed": run.attachments_failed,
-        "percent": round(min(percent, 100.0), 1),
-        "cursor": run.cursor,
-        "flow_run_id": run.flow_run_id,
-        "error_message": run.error_message,
-        "heartbeat_at": run.heartbeat_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "created_at": run.created_at,
-    }
+    columns = {name: getattr(run, name) for name in DeletionSummary.model_fields if name != "percent"}
+    return DeletionSummary(**columns, percent=round(min(percent, 100.0), 1))

@@ -19,7 +19,7 @@ def export_row(receipt: Receipt) -> dict[str, Any]:
         "subject": receipt.subject,
         "sender": receipt.sender,
         "status": receipt.status,
-        "is_receipt": True,
+        "is_receipt": receipt.status != "needs_review",
         "confidence": receipt.confidence,
         "vendor": receipt.vendor,
         "total": str(receipt.total) if receipt.total is not None else None,

@@ -54,6 +54,16 @@ def mailbox_for_business(session: Session, business_id: int) -> MailboxConnectio
     return mailbox
 
 
+def mailbox_statuses(session: Session, business_id: int) -> list[tuple[int, str]]:
+    """(id, status) of every mailbox of the business, oldest first."""
+    rows = session.execute(
+        select(MailboxConnection.id, MailboxConnection.status)
+        .where(MailboxConnection.business_id == business_id)
+        .order_by(MailboxConnection.id)
+    )
+    return [(mailbox_id, status) for mailbox_id, status in rows]
+
+
 def mark_needs_reauth(session: Session, mailbox_id: int, reason: str) -> None:
     mailbox = session.get(MailboxConnection, mailbox_id)
     if mailbox is not None:

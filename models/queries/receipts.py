@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,9 @@ class ReceiptFilter:
     text: str | None = None
 
 
+_MAX_ID = 2**63 - 1  # BIGINT
+
+
 @dataclass(frozen=True)
 class Cursor:
     received_at: datetime | None
@@ -46,11 +49,21 @@ class Cursor:
 
     @classmethod
     def decode(cls, value: str) -> Cursor:
+        """Strictly what `encode` writes: anything else (Infinity, 1e400, a 23-digit id, a list) is a 400."""
         try:
-            data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-            received = datetime.fromisoformat(data["r"]) if data["r"] else None
-            return cls(received_at=received, id=int(data["i"]))
-        except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):
+            data = json.loads(base64.urlsafe_b64decode(value[:200] + "=" * (-len(value[:200]) % 4)))
+            if not isinstance(data, dict) or set(data) != {"r", "i"}:
+                raise ValueError
+            received, row_id = data["r"], data["i"]
+            if (
+                type(row_id) is not int
+                or not 0 < row_id <= _MAX_ID
+                or not (received is None or isinstance(received, str))
+            ):
+                raise ValueError
+            when = datetime.fromisoformat(received) if received else None
+            return cls(received_at=when if when is None or when.tzinfo else when.replace(tzinfo=UTC), id=row_id)
+        except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
             raise InvalidRequest("cursor is not one this API returned") from None
 
 

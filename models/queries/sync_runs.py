@@ -60,8 +60,11 @@ def create_sync_run(
     return run
 
 
-def get_sync_run(session: Session, run_id: int, *, for_update: bool = False) -> SyncRun:
+def get_sync_run(session: Session, run_id: int, *, business_id: int | None = None, for_update: bool = False) -> SyncRun:
+    """The run; with `business_id`, another business's run is 'not found' (never 'forbidden')."""
     stmt = select(SyncRun).where(SyncRun.id == run_id)
+    if business_id is not None:
+        stmt = stmt.where(SyncRun.business_id == business_id)
     if for_update and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     run = session.scalars(stmt).first()
@@ -130,3 +133,18 @@ def latest_sync_run(session: Session, business_id: int) -> SyncRun | None:
     return session.scalars(
         select(SyncRun).where(SyncRun.business_id == business_id).order_by(SyncRun.id.desc())
     ).first()
+
+
+def list_sync_runs(session: Session, business_id: int | None, *, before_id: int | None, limit: int) -> list[SyncRun]:
+    """Runs newest first (of one business, or all with None), keyset-paged by `before_id`."""
+    stmt = select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)
+    if business_id is not None:
+        stmt = stmt.where(SyncRun.business_id == business_id)
+    if before_id is not None:
+        stmt = stmt.where(SyncRun.id < before_id)
+    return list(session.scalars(stmt))
+
+
+def active_sync_runs(session: Session) -> list[SyncRun]:
+    """Every business's queued or running run, oldest first."""
+    return list(session.scalars(select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id)))

@@ -36,7 +36,8 @@ _NUM = (
 _SIGN = r"[-\u2212\u2013]"
 MONEY = re.compile(
     rf"(?P<s1>{_SIGN})?\s?(?<![A-Za-z])(?P<c1>{_CUR_ALT})\s?(?P<s2>{_SIGN})?\s?(?P<n1>{_NUM})(?![\d])"
-    rf"|(?<![\w.,])(?P<s3>{_SIGN})?(?P<n2>{_NUM})(?![\d])(?:[ \t]{{0,8}}(?P<c2>{_CUR_ALT})(?![A-Za-z]))?",
+    # a bare number never follows a slash: `03/12/2014.00` is a date's year, not an amount
+    rf"|(?<![\w.,/])(?P<s3>{_SIGN})?(?P<n2>{_NUM})(?![\d])(?:[ \t]{{0,8}}(?P<c2>{_CUR_ALT})(?![A-Za-z]))?",
     re.IGNORECASE,
 )
 # What MONEY can match ahead of an amount's first digit (sign, currency, spaces) and past its last one.

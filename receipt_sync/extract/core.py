@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +16,21 @@ from receipt_sync.extract.einvoice import EInvoice
 from receipt_sync.extract.hebrew import has_hebrew, normalise_quotes
 from receipt_sync.extract.model import Extraction
 from receipt_sync.extract.pdf import read_pdf
+from receipt_sync.extract.structured import Declared, declared_purchase
 from receipt_sync.extract.totals import TotalCandidate, find_total
 from receipt_sync.extract.vendor import is_personal_sender, vendor_from_sender, vendor_from_text
-from receipt_sync.mime import Attachment, ParsedEmail, parse_email
+from receipt_sync.mime import Attachment, ParsedEmail, decode_bytes, html_to_text, normalise_text, parse_email
 
-MAX_TEXT_CHARS = 20_000  # totals and numbers sit near the top; bounds the cost of huge bodies
+# Hard caps on every text that reaches the patterns: totals and numbers sit near the top, and the caps bound
+# what a hostile message can cost (issue 13). Headers are also collapsed to single spaces.
+MAX_TEXT_CHARS = 20_000
+MAX_SUBJECT_CHARS = 1_000
+MAX_SENDER_CHARS = 320
+MAX_FILENAME_CHARS = 255
+MAX_HTML_CHARS = 2_000_000  # schema.org markup sits in the head or near the top
 MAX_PDFS = 3
 _HEADING_LINES = 6
+UNREAD = -100.0  # the score of what could not be read at all: never a candidate for review
 _REPLY = re.compile(r"^\s*(?:re|aw|sv|tr|תשובה)\s*:", re.IGNORECASE)
 _CREDIT_TITLE = re.compile(
     r"(?<!\w)(?:credit note|credit memo|refund receipt|avoir|creditnota|nota de crédito|korekta|"
@@ -55,6 +64,11 @@ class _Fields:
         return "\n".join(self.lines[:20])
 
 
+def cap_header(value: str, limit: int) -> str:
+    """A header value as the patterns may see it: whitespace runs as one space, at most `limit` chars."""
+    return " ".join(value.split())[:limit]  # str.split is one linear C pass
+
+
 def _read_fields(subject: str, text: str) -> _Fields:
     clean = prepare(normalise_quotes(text[:MAX_TEXT_CHARS]))
     lines = [line.strip() for line in clean.split("\n") if line.strip()]
@@ -70,26 +84,40 @@ def extract_pdf(data: bytes, *, filename: str | None = None) -> Extraction:
     """A PDF on its own: embedded e-invoice XML when present, else its text."""
     content = read_pdf(data)
     if not content.readable:
-        return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."])
-    name = re.sub(r"\.pdf$", "", filename or "", flags=re.IGNORECASE)
-    fields = _read_fields(name, content.text)
+        return Extraction(False, 0.0, None, None, None, None, None, ["The PDF could not be read."], score=UNREAD)
+    result = extract_text_document(content.text, filename=filename)
+    if content.einvoice is not None:
+        _apply_einvoice(result, content.einvoice)
+    return _signed(result)
+
+
+def extract_text_document(text: str, *, filename: str | None = None, html: str | None = None) -> Extraction:
+    """A document that is not an email (a PDF's text, a plain-text invoice, a saved HTML page): its first
+    lines play the part of a subject; schema.org markup in `html` is read first."""
+    filename = cap_header(filename, MAX_FILENAME_CHARS) if filename else None
+    name = re.sub(r"\.(?:pdf|txt|html?)$", "", filename or "", flags=re.IGNORECASE)
+    text = text[:MAX_TEXT_CHARS]
+    fields = _read_fields(name, text)
     # A PDF's heading plays the part of an email's subject ("INVOICE", "Facture n° …").
     heading = "\n".join([name, *fields.lines[:_HEADING_LINES]])
     ev = assess(Signals(heading, "\n".join(fields.lines), fields.total, fields.number_priority))
     if filename and _INVOICE_NAME.search(filename):
         ev.add(1.5, f"The file is named like an invoice ({filename!r}).")
-    result = _from_fields(fields, ev, vendor=vendor_from_text(content.text))
-    result.date = document_date(content.text, month_first=result.currency == "USD")
-    result.is_credit_note = bool(_CREDIT_TITLE.search(content.text[:3000]))
-    if content.einvoice is not None:
-        _apply_einvoice(result, content.einvoice)
-    return _signed(result)
+    declared = _declare(ev, html)
+    result = _from_fields(fields, ev, vendor=vendor_from_text(text))
+    result.date = document_date(text, month_first=result.currency == "USD")
+    result.is_credit_note = bool(_CREDIT_TITLE.search(text[:3000]))
+    if declared is not None:
+        _apply_declared(result, declared)
+    return result
 
 
 def _from_fields(fields: _Fields, ev: Evidence, *, vendor: str | None) -> Extraction:
     return Extraction(
         is_receipt=ev.is_receipt,
         confidence=ev.confidence,
+        needs_review=ev.needs_review,
+        score=ev.score,
         vendor=vendor,
         total=fields.total.money.value if fields.total else None,
         currency=fields.currency,
@@ -109,6 +137,8 @@ def _apply_einvoice(result: Extraction, inv: EInvoice) -> None:
     result.is_credit_note = inv.is_credit_note
     result.is_receipt = True
     result.confidence = max(result.confidence, 0.99)
+    result.score = max(result.score, 10.0)
+    result.needs_review = False
     result.reasons[0] = "Judged a receipt: the PDF carries a machine-readable invoice."
     result.reasons.append(f"Its fields come from the embedded {inv.standard} invoice XML.")
 
@@ -123,18 +153,52 @@ def _signed(result: Extraction) -> Extraction:
 
 def extract_email(parsed: ParsedEmail) -> Extraction:
     """One email: its body, then any PDF attachments, which win on the fields they carry."""
+    parsed = _bounded(parsed)
     fields = _read_fields(parsed.subject, parsed.text)
     ev = assess(_email_signals(parsed, fields))
+    declared = _declare(ev, parsed.html)
     pdf = _first_receipt_pdf(parsed.attachments)
     if pdf is not None:
         ev.add(5.0, f"The attached PDF {pdf[0]!r} is an invoice or receipt.")
     result = _from_fields(fields, ev, vendor=vendor_from_sender(parsed.sender, parsed.sender_address))
+    if declared is not None:
+        _apply_declared(result, declared)
     result.date = parsed.date.date() if parsed.date else document_date(parsed.text)
     result.is_credit_note = _is_refund(parsed.subject, "\n".join(fields.lines[:15]), fields.total)
     if pdf is not None:
         _prefer_pdf_fields(result, pdf[1])
         result.reasons += [f"{pdf[0]}: {reason}" for reason in pdf[1].reasons[1:]]
     return _signed(result)
+
+
+def _bounded(parsed: ParsedEmail) -> ParsedEmail:
+    """The message with every text the patterns read capped (a copy: the caller's stays whole)."""
+    return dataclasses.replace(
+        parsed,
+        subject=cap_header(parsed.subject, MAX_SUBJECT_CHARS),
+        sender=cap_header(parsed.sender, MAX_SENDER_CHARS),
+        sender_address=cap_header(parsed.sender_address, MAX_SENDER_CHARS),
+        text=parsed.text[:MAX_TEXT_CHARS],
+    )
+
+
+def _declare(ev: Evidence, html: str | None) -> Declared | None:
+    declared = declared_purchase(html[:MAX_HTML_CHARS] if html else None)
+    if declared is not None:
+        ev.add(4.0, f"It declares a schema.org {declared.kind} in its markup.")
+        if declared.total is not None:
+            ev.add(2.0, f"Its markup declares the total ({declared.total}).")
+    return declared
+
+
+def _apply_declared(result: Extraction, declared: Declared) -> None:
+    """What the markup declares is exact: it wins over what was read from the text."""
+    if declared.total is not None:
+        result.total = declared.total
+        result.currency = declared.currency or result.currency
+        result.reasons.append(f"Its total {declared.total} comes from the declared {declared.kind}.")
+    result.document_number = declared.number or result.document_number
+    result.vendor = declared.vendor or result.vendor
 
 
 def _email_signals(parsed: ParsedEmail, fields: _Fields) -> Signals:
@@ -184,12 +248,48 @@ def _pdf_attachments(attachments: list[Attachment]) -> list[Attachment]:
     ]
 
 
+# A header every email has at least one of, at the start of a line of the header block ("Invoice: 12" in a
+# plain-text invoice is no mail header).
+_MAIL_HEADER = re.compile(
+    rb"^(?:from|to|subject|date|received|message-id|mime-version|return-path|delivered-to):", re.I | re.M
+)
+_HTML_TAG = re.compile(rb"<(?:!doctype html|html|head|body|table|div)\b", re.I)
+
+
 def extract_file(path: Path) -> Extraction:
-    """`receipts extract FILE`: a `.pdf` (by name or content) or an RFC 822 email (`.eml`)."""
-    data = Path(path).read_bytes()
-    if path.suffix.lower() == ".pdf" or data.startswith(b"%PDF"):
-        return extract_pdf(data, filename=path.name)
-    try:
-        return extract_email(parse_email(data))
-    except MalformedMessageError as exc:
-        return Extraction(False, 0.0, None, None, None, None, None, [f"The email could not be read: {exc}"])
+    """`receipts extract FILE`, judged by content, not by name: a PDF, an RFC 822 email, an HTML page or a
+    plain-text invoice."""
+    return extract_bytes(Path(path).read_bytes(), filename=Path(path).name)
+
+
+def extract_bytes(data: bytes, *, filename: str | None = None) -> Extraction:
+    """One document of any supported kind, recognised by its content."""
+    if data.lstrip()[:5] == b"%PDF-":
+        return extract_pdf(data.lstrip(), filename=filename)
+    head = data.lstrip()[:8192].split(b"\n\n", 1)[0]
+    if _MAIL_HEADER.search(head):
+        try:
+            return extract_email(parse_email(data))
+        except MalformedMessageError as exc:
+            return _unreadable(f"The email could not be read: {exc}")
+    if _HTML_TAG.search(data[:4096]):
+        return _extract_html(data, filename)
+    return _extract_plain(data, filename) or _unreadable(
+        "The file is not an email, a PDF, an HTML page or text: nothing could be read."
+    )
+
+
+def _extract_html(data: bytes, filename: str | None) -> Extraction:
+    html = decode_bytes(data[:MAX_HTML_CHARS], None)
+    return _signed(extract_text_document(html_to_text(html), filename=filename, html=html))
+
+
+def _extract_plain(data: bytes, filename: str | None) -> Extraction | None:
+    """A plain-text invoice: text with no NUL bytes; None for binary data."""
+    if b"\x00" in data[:8192]:
+        return None
+    return _signed(extract_text_document(normalise_text(decode_bytes(data, None)), filename=filename))
+
+
+def _unreadable(reason: str) -> Extraction:
+    return Extraction(False, 0.0, None, None, None, None, None, [reason], score=UNREAD)

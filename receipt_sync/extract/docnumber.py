@@ -42,7 +42,8 @@ _LABEL_RE = re.compile(_LABEL_PATTERN, re.IGNORECASE)
 _LABEL_RE_LOWER = re.compile(
     r"\W(?:" + "|".join(rf"(?P<p{prio}>(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS) + ")"
 )
-_TOKEN = re.compile(r"[\s:#.(\[]*([A-Za-z0-9][A-Za-z0-9/_.\-]*[A-Za-z0-9]|[0-9])")
+# The look-behind lets a run of separators be tried once, from its start (linear even under finditer).
+_TOKEN = re.compile(r"(?<![\s:#.(\[])[\s:#.(\[]*([A-Za-z0-9][A-Za-z0-9/_.\-]*[A-Za-z0-9]|[0-9])")
 _PHONE = re.compile(r"^\+|^\(?\d{2,4}\)?[\s.\-]\d{3}[\s.\-]\d{3,4}$|^0\d{1,2}-\d{7}$")
 _DATEISH = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
 _AMOUNTISH = re.compile(r"^\d{1,3}(?:,\d{3})*\.\d{2}$|^\d+,\d{2}$")
@@ -93,10 +94,22 @@ def _value_after(lines: list[str], index: int, offset: int) -> str | None:
     return token.group(1) if token and valid(token.group(1)) and len(nxt) < 60 else None
 
 
+_BEFORE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-")
+_BEFORE_REACH = 64  # trailing spaces plus the longest valid number (40), with room to see it is longer
+
+
 def _value_before(line: str, offset: int) -> str | None:
-    """PDF columns sometimes come out as `993548900Factuurnummer:`."""
-    m = re.search(r"([A-Z0-9][A-Z0-9/_.\-]{3,})\s*$", line[:offset])
-    return m.group(1) if m and valid(m.group(1)) and any(c.isdigit() for c in m.group(1)) else None
+    """PDF columns sometimes come out as `993548900Factuurnummer:`. Read backwards from the label over at
+    most `_BEFORE_REACH` characters, so a label after a long run of capitals costs nothing (a regex anchored
+    at the line's end retried every start in the run: quadratic)."""
+    head = line[max(0, offset - _BEFORE_REACH) : offset].rstrip()
+    start = len(head)
+    while start > 0 and head[start - 1] in _BEFORE_CHARS:
+        start -= 1
+    if start == 0 and offset > _BEFORE_REACH:
+        return None  # the run goes on past the reach: far longer than any document number
+    value = head[start:].lstrip("/_.-")
+    return value if len(value) >= 4 and valid(value) and any(c.isdigit() for c in value) else None
 
 
 def valid(value: str) -> bool:

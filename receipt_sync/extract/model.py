@@ -18,6 +18,14 @@ class Extraction:
     document_number: str | None
     reasons: list[str] = field(default_factory=list)
     is_credit_note: bool = False
+    # Between "surely a receipt" and "surely not": kept for a person to decide (status `needs_review`).
+    needs_review: bool = False
+    score: float = 0.0  # the evidence behind `confidence`, in the detector's points
+
+    @property
+    def kept(self) -> bool:
+        """Stored by a sync: accepted receipts and candidates for review."""
+        return self.is_receipt or self.needs_review
 
     def to_json(self) -> dict[str, object]:
         """The `receipts extract --json` contract (SPEC §8): decimal string totals, ISO codes and dates."""

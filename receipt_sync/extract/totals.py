@@ -20,11 +20,18 @@ _EXCLUDED = (
     r"sub[- ]?total|subtotaal|zwischensumme|sous[- ]total|total (?:before|excl\w*|ex\.?|ht|net|hors)\b|"
     r"(?:net|tax|vat|btw|mwst) total|total (?:tax(?:es)?|vat|savings?|discount|points|items?)|"
     r"summe netto|net total|totaal excl\w*|montant (?:ht|tva)|"
-    r'סה"כ לפני מע"מ|סה"כ מע"מ|סכום לפני מע"מ|סה"כ ללא מע"מ|סה"כ הנחה|per[- ]person total'
+    r'סה"כ לפני מע"מ|סה"כ מע"מ|סכום לפני מע"מ|סה"כ ללא מע"מ|סה"כ הנחה|per[- ]person total|'
+    # parts of the price, never what was charged: a fare before taxes, per-person, per-ticket and unit prices
+    r"base fare|fare per \w+|(?:price |cost |total )?per (?:person|passenger|traveller|traveler|adult|ticket|"
+    r"night|item)|unit price|price per \w+"
 )
 _PAID = (
     r"amount paid|total paid|you paid|paid|payment amount|amount charged|we charged|charged|"
     r"billed to (?:your )?card|card payment|payment received|refund(?:ed)? amount|amount refunded|"
+    # the amount charged to a payment method ("Visa ending in 4242  $338.50") is what was paid
+    # (the label takes the card's last digits with it, so they are never read as the amount)
+    r"(?:visa|mastercard|amex|american express|discover|paypal|apple pay|google pay)(?: ending(?: in)?)?"
+    r"(?:[ \t:]*[x•*·-]*\d{4})?|"
     r"total refund(?:ed)?|refunded|bezahlt|payé|betaald|zapłacono|"
     r'סה"כ שולם|סכום ששולם|שולם|סכום החיוב|חויב|סה"כ זיכוי|סכום הזיכוי'
 )
@@ -47,6 +54,9 @@ _LABELS = re.compile(_LABEL_PATTERN, re.IGNORECASE)
 _LABELS_LOWER = re.compile(_LABEL_PATTERN.replace("(?<!\\w)", "\\W", 1))
 _PRIORITY = {"paid": 3, "grand": 2, "total": 1}
 _LOOKAHEAD_LINES = 2
+# How far from its label an amount is looked for: windows, not whole lines, so that a line of many labels
+# costs linear time (each label reading its whole line was quadratic).
+_AFTER_REACH, _BEFORE_REACH = 200, 64
 
 
 @dataclass(frozen=True)
@@ -106,10 +116,11 @@ def _candidates_at(lines: list[str], labels: _Labels, index: int, found: list) -
 
 def _money_after(lines: list[str], labels: _Labels, index: int, offset: int, next_start: int | None) -> Money | None:
     """The amount after a label on its line (before the next label), else alone on one of the next lines."""
-    found = find_money(lines[index][offset:next_start])
+    line = lines[index]
+    found = find_money(line[offset : min(offset + _AFTER_REACH, next_start or len(line))])
     if found:
         return found[0]
-    rest = lines[index][offset:]
+    rest = line[offset : offset + _AFTER_REACH]
     if rest.strip(" :\t") and not _is_connector(rest):
         return None
     for follow in range(index + 1, min(len(lines), index + 1 + _LOOKAHEAD_LINES)):
@@ -132,5 +143,6 @@ def _is_connector(rest: str) -> bool:
 
 
 def _money_before(line: str, offset: int) -> Money | None:
-    found = find_money(line[:offset])
-    return found[-1] if found and offset - found[-1].end < 16 else None
+    window = line[max(0, offset - _BEFORE_REACH) : offset]
+    found = find_money(window)
+    return found[-1] if found and len(window) - found[-1].end < 16 else None

@@ -4,33 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
 
-from models.db import dispose_engines, session_scope
-from models.mailbox import MailboxConnection
-from models.queries.businesses import create_business
-from models.queries.tokens import create_api_token
-from models.receipt import Receipt, ReceiptDocument
-from receipt_sync.settings import get_settings
+from models.db import dispose_engines
+from tests.conftest import SettingsOverride
+from tests.factories import Tenant, bearer, make_tenant, make_token
 from tests.fixtures.postgres import PostgresServer, free_port
 from tests.fixtures.prefect_server import PrefectServer, prefect_server, prefect_worker, register_deployment
 
 DIAGNOSTIC_KEY = "diag-key-for-tests-0123456789"
-
-
-@dataclass
-class Tenant:
-    business_id: int
-    token: str
-    mailbox_id: int
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @dataclass
@@ -40,60 +25,8 @@ class World:
     admin_headers: dict[str, str]
 
 
-def make_tenant(name: str) -> Tenant:
-    with session_scope() as session:
-        business = create_business(session, name)
-        token = create_api_token(session, business.id, "member")
-        mailbox = MailboxConnection(business_id=business.id, provider="mbox", address=f"/tmp/{name}.mbox")
-        session.add(mailbox)
-        session.flush()
-        return Tenant(business.id, token, mailbox.id)
-
-
-def add_receipts(business_id: int, count: int, **fields: object) -> list[int]:
-    """Insert `count` receipts, one day apart, newest last; returns their ids."""
-    base = datetime(2026, 1, 1, tzinfo=UTC)
-    with session_scope() as session:
-        rows = [
-            Receipt(
-                business_id=business_id,
-                source_message_id=f"m-{business_id}-{i}-{fields.get('vendor', '')}",
-                subject=f"Receipt {i}",
-                sender="billing@shop.example",
-                received_at=base + timedelta(days=i),
-                vendor=fields.get("vendor", "Acme"),
-                total=Decimal(str(fields.get("total", "10.00"))),
-                currency=fields.get("currency", "USD"),
-                receipt_date=(base + timedelta(days=i)).date(),
-                status=fields.get("status", "new"),
-                confidence=0.9,
-            )
-            for i in range(count)
-        ]
-        session.add_all(rows)
-        session.flush()
-        return [r.id for r in rows]
-
-
-def add_document(receipt_id: int, business_id: int, key: str, content_type: str = "application/pdf") -> int:
-    with session_scope() as session:
-        doc = ReceiptDocument(
-            receipt_id=receipt_id,
-            business_id=business_id,
-            kind="attachment",
-            filename="../../etc/passwd invoice.pdf",
-            content_type=content_type,
-            content_hash=key.rsplit("/", 1)[-1],
-            storage_key=key,
-            size_bytes=3,
-        )
-        session.add(doc)
-        session.flush()
-        return doc.id
-
-
 @pytest.fixture
-def api_env(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def api_env(settings_env: dict[str, str], override_settings: SettingsOverride) -> Iterator[dict[str, str]]:
     """Settings for the API: the test database, a Prefect API that nobody listens on (tests override)."""
     env = {
         **settings_env,
@@ -101,11 +34,8 @@ def api_env(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> It
         "DIAGNOSTIC_KEY": DIAGNOSTIC_KEY,
         "PREFECT_API_TIMEOUT_SECONDS": "2",
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    override_settings(env)
     yield env
-    get_settings.cache_clear()
     dispose_engines()
 
 
@@ -120,9 +50,7 @@ def client(api_env: dict[str, str]) -> Iterator[TestClient]:
 @pytest.fixture
 def world(api_env: dict[str, str]) -> World:
     a, b = make_tenant("Alpha Ltd"), make_tenant("Beta Ltd")
-    with session_scope() as session:
-        admin = create_api_token(session, None, "system_admin")
-    return World(a=a, b=b, admin_headers={"Authorization": f"Bearer {admin}"})
+    return World(a=a, b=b, admin_headers=bearer(make_token(None, "system_admin")))
 
 
 @pytest.fixture(scope="session")
@@ -146,9 +74,8 @@ def idle_worker(prefect: PrefectServer) -> Iterator[None]:
 
 
 @pytest.fixture
-def with_prefect(prefect: PrefectServer, api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> PrefectServer:
-    monkeypatch.setenv("PREFECT_API_URL", prefect.api_url)
-    get_settings.cache_clear()
+def with_prefect(prefect: PrefectServer, api_env: dict[str, str], override_settings: SettingsOverride) -> PrefectServer:
+    override_settings({"PREFECT_API_URL": prefect.api_url})
     return prefect
 
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from models.db import session_scope
-from models.runs import SyncRun
-from tests.api.conftest import DIAGNOSTIC_KEY, World, add_document, add_receipts
+from tests.api.conftest import DIAGNOSTIC_KEY, World
+from tests.factories import add_document, add_receipts, add_sync_run
 
 
 def _b_resources(world: World) -> dict[str, int]:
     receipt_id = add_receipts(world.b.business_id, 1)[0]
     doc_id = add_document(receipt_id, world.b.business_id, "businesses/x/documents/ab/" + "ab" * 32)
-    with session_scope() as session:
-        run = SyncRun(business_id=world.b.business_id, mode="full", status="failed", trigger="api")
-        session.add(run)
-        session.flush()
-        return {"receipt": receipt_id, "doc": doc_id, "run": run.id}
+    run_id = add_sync_run(world.b.business_id, status="failed")
+    return {"receipt": receipt_id, "doc": doc_id, "run": run_id}
 
 
 # Every endpoint that needs a token, with B's ids filled in.

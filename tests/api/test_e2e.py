@@ -8,20 +8,18 @@ exactly the mailbox's receipts.
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
 import pytest
 
 from deployments.automations import zombie_automation
-from deployments.gmail_connect import connect_gmail_mailbox
-from deployments.prefect_api import prefect_client
-from models.db import session_scope
-from models.queries.businesses import create_business
-from models.queries.tokens import create_api_token
+from receipt_sync.polling import poll_until
 from receipt_sync.settings import get_settings
+from services.prefect_access import prefect_client
+from tests.conftest import SettingsOverride
+from tests.factories import bearer, connect_gmail, make_token
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages
 from tests.fixtures.prefect_server import (
@@ -35,18 +33,11 @@ from tests.fixtures.prefect_server import (
 )
 
 pytestmark = pytest.mark.e2e
-REFRESH_TOKEN = "1//e2e-refresh-token-never-logged"
-
-
-@pytest.fixture
-def gmail() -> Iterator[FakeGmailServer]:
-    with FakeGmailServer(refresh_tokens=[REFRESH_TOKEN], address="owner@acme.example") as server:
-        yield server
 
 
 @pytest.fixture
 def product_env(
-    with_prefect: PrefectServer, api_env: dict[str, str], gmail: FakeGmailServer, monkeypatch: pytest.MonkeyPatch
+    with_prefect: PrefectServer, api_env: dict[str, str], gmail: FakeGmailServer, override_settings: SettingsOverride
 ) -> dict[str, str]:
     """What the worker's flow processes and the API need, passed to them through the environment."""
     env = {
@@ -58,10 +49,9 @@ def product_env(
         "GOOGLE_CLIENT_SECRET": "e2e-client-secret",
         "GMAIL_PAGE_SIZE": "20",
     }
-    for key in ("GMAIL_API_ENDPOINT", "GOOGLE_TOKEN_URI", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"):
-        monkeypatch.setenv(key, env[key])
-
-    get_settings.cache_clear()
+    override_settings(
+        {k: env[k] for k in ("GMAIL_API_ENDPOINT", "GOOGLE_TOKEN_URI", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")}
+    )
     return env
 
 
@@ -73,24 +63,22 @@ def deploy_from_prefect_yaml(server: PrefectServer) -> None:
 
 def new_business_with_mailbox(name: str) -> dict[str, str]:
     """A business with the fake Gmail connected; returns its member's Authorization header."""
-    with session_scope() as session:
-        business_id = create_business(session, name).id
-    connect_gmail_mailbox(business_id, REFRESH_TOKEN, None)
-    with session_scope() as session:
-        return {"Authorization": f"Bearer {create_api_token(session, business_id, 'member')}"}
+    return bearer(make_token(connect_gmail(name)))
 
 
 def wait_for(
     http: httpx.Client, path: str, headers: dict[str, str], done: Callable[[dict], bool], timeout: float
 ) -> dict:
-    deadline = time.monotonic() + timeout
-    body: dict = {}
-    while time.monotonic() < deadline:
-        body = http.get(path, headers=headers).json()
-        if done(body):
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"{path} not as expected in {timeout:.0f} s: {body}")
+    last: dict = {}
+
+    def answer() -> dict | None:
+        last.update(body := http.get(path, headers=headers).json())
+        return body if done(body) else None
+
+    try:
+        return poll_until(answer, what=path, timeout=timeout)
+    except TimeoutError:
+        raise AssertionError(f"{path} not as expected in {timeout:.0f} s: {last}") from None
 
 
 def finished(run: dict) -> bool:

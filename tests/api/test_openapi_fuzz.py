@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, not_a_server_error
 
-from tests.api.conftest import World, add_receipts
+from tests.api.conftest import World
+from tests.factories import add_receipts
 
 ALLOWED_503 = {"prefect_unavailable", "no_worker", "deployment_missing", "not_ready"}
 

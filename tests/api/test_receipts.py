@@ -6,7 +6,8 @@ from fastapi.testclient import TestClient
 
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import content_hash, document_key, open_storage
-from tests.api.conftest import World, add_document, add_receipts
+from tests.api.conftest import World
+from tests.factories import add_document, add_receipts
 
 
 def _walk(client: TestClient, headers: dict[str, str], query: str = "") -> list[dict]:

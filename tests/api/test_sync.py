@@ -12,19 +12,12 @@ from models.db import session_scope
 from models.mailbox import MailboxConnection
 from models.runs import SyncRun
 from tests.api.conftest import World, window
+from tests.factories import add_sync_run
 
 
 def sync_run_count(business_id: int) -> int:
     with session_scope() as session:
         return session.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.business_id == business_id))
-
-
-def insert_run(business_id: int, **fields: object) -> int:
-    with session_scope() as session:
-        run = SyncRun(business_id=business_id, mode="full", trigger="api", **fields)
-        session.add(run)
-        session.flush()
-        return run.id
 
 
 def test_unreachable_prefect_is_a_quick_503_and_queues_nothing(client: TestClient, world: World) -> None:
@@ -59,7 +52,7 @@ def test_a_business_without_a_connected_mailbox_is_told_so(client: TestClient, w
 
 
 def test_active_run_is_a_409_carrying_its_progress(client: TestClient, world: World) -> None:
-    run_id = insert_run(world.a.business_id, status="running", heartbeat_at=utcnow(), pages_done=3, percent=42.0)
+    run_id = add_sync_run(world.a.business_id, status="running", heartbeat_at=utcnow(), pages_done=3, percent=42.0)
     resp = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.a.headers)
     assert resp.status_code == 409, resp.text
     body = resp.json()
@@ -68,7 +61,7 @@ def test_active_run_is_a_409_carrying_its_progress(client: TestClient, world: Wo
 
 
 def test_status_reports_our_counters_when_prefect_cannot_be_asked(client: TestClient, world: World) -> None:
-    run_id = insert_run(
+    run_id = add_sync_run(
         world.a.business_id,
         status="failed",
         flow_run_id="00000000-0000-0000-0000-000000000001",
@@ -85,7 +78,7 @@ def test_status_reports_our_counters_when_prefect_cannot_be_asked(client: TestCl
 
 
 def test_rerun_and_cancel_refuse_runs_in_the_wrong_state(client: TestClient, world: World) -> None:
-    done = insert_run(world.a.business_id, status="completed")
+    done = add_sync_run(world.a.business_id, status="completed")
     resp = client.post(f"/api/receipts/sync/runs/{done}/rerun", headers=world.a.headers)
     assert resp.status_code == 409 and resp.json()["error"] == "run_state_conflict"
     resp = client.post(f"/api/receipts/sync/runs/{done}/cancel", headers=world.a.headers)

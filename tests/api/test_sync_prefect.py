@@ -14,9 +14,9 @@ from sqlalchemy import select
 from models.base import utcnow
 from models.db import session_scope
 from models.runs import SyncRun
-from receipt_sync.settings import get_settings
 from tests.api.conftest import World
 from tests.api.test_sync import sync_run_count
+from tests.conftest import SettingsOverride
 from tests.fixtures.prefect_server import PrefectServer, delete_all_flow_runs
 
 pytestmark = pytest.mark.usefixtures("with_prefect")
@@ -33,10 +33,9 @@ def flow_runs_tagged(prefect: PrefectServer, tag: str) -> list[dict]:
 
 
 def test_no_worker_on_the_pool_is_503_naming_the_worker_to_start(
-    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, world: World, override_settings: SettingsOverride
 ) -> None:
-    monkeypatch.setenv("SYNC_DEPLOYMENT", "gmail-sync/no-worker")
-    get_settings.cache_clear()
+    override_settings({"SYNC_DEPLOYMENT": "gmail-sync/no-worker"})
     resp = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.a.headers)
     assert resp.status_code == 503, resp.text
     assert resp.json()["error"] == "no_worker"
@@ -125,10 +124,14 @@ def test_cancel_stops_the_flow_run_and_frees_the_business(
 
 @pytest.mark.usefixtures("idle_worker")
 def test_worker_config_and_job_health_show_the_pool_and_its_worker(client: TestClient, world: World) -> None:
-    config = client.get("/api/jobs/worker/config", headers=world.a.headers).json()
+    config = client.get("/api/jobs/worker/config", headers=world.admin_headers).json()
     assert config["work_pool"]["name"] == "receipts" and config["online_workers"] >= 1
     assert "gmail-sync/gmail-sync" in config["deployments"]
     assert {"name": "default", "paused": False} in config["queues"]
-    health = client.get("/api/jobs/health", headers=world.a.headers).json()
-    assert health["ok"] is True and health["prefect_api"] == "ok"
+    health = client.get("/api/jobs/health", headers=world.admin_headers).json()
+    assert health["ok"] is True and health["prefect_api"] == "ok" and health["workers"]
+    # Members learn whether it works, not the worker hosts or internal URLs.
+    assert client.get("/api/jobs/worker/config", headers=world.a.headers).status_code == 403
+    member = client.get("/api/jobs/health", headers=world.a.headers).json()
+    assert member == {"ok": True, "database": "ok", "prefect_api": "ok"}
     assert client.get("/readyz").status_code == 200

@@ -22,6 +22,7 @@ from models.queries.deletions import create_deletion_run
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import S3Storage, Storage, content_hash, document_key
 from tasks import deletion_batches
+from tests.conftest import SettingsOverride
 from tests.fixtures.prefect import prefect_harness as _harness
 
 PREFIX = "docs"
@@ -41,7 +42,7 @@ def deletion_env(
     s3_endpoint: str,
     s3_bucket: str,
     prefect_harness: str,
-    monkeypatch: pytest.MonkeyPatch,
+    override_settings: SettingsOverride,
 ) -> dict[str, str]:
     """Settings on the test database and a moto bucket, with short back-offs and few retries."""
     env = {
@@ -53,9 +54,7 @@ def deletion_env(
         "DELETION_TASK_RETRIES": "1",
         "PREFECT_API_URL": prefect_harness,
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    override_settings(env)
     deletion_batches._storages.clear()
     return env
 

@@ -10,7 +10,8 @@ from models.base import utcnow
 from models.db import session_scope
 from models.deletion import DeletionRun
 from models.runs import SyncRun
-from tests.api.conftest import World, add_receipts
+from tests.api.conftest import World
+from tests.factories import add_deletion_run, add_receipts
 
 URL = "/api/receipts/deletions"
 
@@ -19,14 +20,6 @@ def deletion_count(business_id: int) -> int:
     with session_scope() as session:
         stmt = select(func.count()).select_from(DeletionRun).where(DeletionRun.business_id == business_id)
         return session.scalar(stmt) or 0
-
-
-def insert_deletion(business_id: int, status: str = "running") -> int:
-    with session_scope() as session:
-        run = DeletionRun(business_id=business_id, selector={"all": True}, status=status, heartbeat_at=utcnow())
-        session.add(run)
-        session.flush()
-        return run.id
 
 
 def test_unreachable_prefect_is_a_503_and_leaves_no_deletion_queued(client: TestClient, world: World) -> None:
@@ -51,14 +44,14 @@ def test_deletion_is_refused_while_a_sync_or_another_deletion_is_active(client: 
     resp = client.post(URL, json={"all": True}, headers=world.a.headers)
     assert resp.status_code == 409 and resp.json()["error"] == "sync_already_running"
 
-    run_id = insert_deletion(world.b.business_id)
+    run_id = add_deletion_run(world.b.business_id)
     resp = client.post(URL, json={"ids": [1, 2]}, headers=world.b.headers)
     assert resp.status_code == 409, resp.text
     assert resp.json()["error"] == "deletion_already_running" and resp.json()["run"]["id"] == run_id
 
 
 def test_another_business_deletion_is_not_found(client: TestClient, world: World) -> None:
-    run_id = insert_deletion(world.a.business_id)
+    run_id = add_deletion_run(world.a.business_id)
     assert client.get(f"{URL}/{run_id}", headers=world.b.headers).status_code == 404
     assert client.post(f"{URL}/{run_id}/cancel", headers=world.b.headers).status_code == 404
     mine = client.get(f"{URL}/{run_id}", headers=world.a.headers)
@@ -66,7 +59,7 @@ def test_another_business_deletion_is_not_found(client: TestClient, world: World
 
 
 def test_pause_and_cancel_change_the_run_and_finished_runs_refuse_them(client: TestClient, world: World) -> None:
-    run_id = insert_deletion(world.a.business_id)
+    run_id = add_deletion_run(world.a.business_id)
     paused = client.post(f"{URL}/{run_id}/pause", headers=world.a.headers)
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     cancelled = client.post(f"{URL}/{run_id}/cancel", headers=world.a.headers)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +23,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from models.db import dispose_engines
-from receipt_sync.settings import get_settings
+from receipt_sync.polling import poll_until
+from tests.conftest import SettingsOverride
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.postgres import TEMPLATE_DB, PostgresServer, free_port
 from tests.fixtures.prefect_server import REPO_ROOT, VENV_BIN
@@ -58,11 +60,15 @@ def _read_lines(up: UpProcess) -> None:
 
 
 def _wait_ready(up: UpProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while READY_LINE not in up.lines:
-        if up.proc.poll() is not None or time.monotonic() > deadline:
+    def ready() -> bool:
+        if up.proc.poll() is not None:
             raise RuntimeError(f"receipts up did not start:\n{up.output}")
-        time.sleep(0.2)
+        return READY_LINE in up.lines
+
+    try:
+        poll_until(ready, what="receipts up", timeout=timeout)
+    except TimeoutError:
+        raise RuntimeError(f"receipts up did not start:\n{up.output}") from None
 
 
 def stop_up(up: UpProcess, sig: int = signal.SIGINT, timeout: float = 60) -> int:
@@ -114,10 +120,17 @@ def up_db(pg_server: PostgresServer) -> str:
 
 
 @pytest.fixture(scope="session")
-def up_settings(
-    up_db: str, up_gmail: FakeGmailServer, alert_webhook: Webhook, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("up-data")
+def up_data_dir() -> Iterator[Path]:
+    """`up`'s DATA_DIR, outside pytest's temp root: `up` runs PostgreSQL there as an unprivileged user, and
+    every pytest session on the machine resets that root to mode 0700, which would lock the server out."""
+    data = Path(tempfile.mkdtemp(prefix="receipts-up-"))
+    yield data
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def up_settings(up_db: str, up_gmail: FakeGmailServer, alert_webhook: Webhook, up_data_dir: Path) -> dict[str, str]:
+    data = up_data_dir
     return {
         "DATABASE_URL": up_db,
         "DATA_DIR": str(data),
@@ -149,7 +162,7 @@ def receipts_up(up_settings: dict[str, str]) -> Iterator[UpProcess]:
     up = UpProcess(proc, f"http://127.0.0.1:{api_port}", f"{prefect}/api", prefect, env)
     threading.Thread(target=_read_lines, args=(up,), daemon=True).start()
     try:
-        _wait_ready(up, timeout=180)
+        _wait_ready(up, timeout=360)
         yield up
     finally:
         if proc.poll() is None:
@@ -160,15 +173,12 @@ def receipts_up(up_settings: dict[str, str]) -> Iterator[UpProcess]:
 
 
 @pytest.fixture
-def up_env(receipts_up: UpProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def up_env(receipts_up: UpProcess, override_settings: SettingsOverride) -> Iterator[dict[str, str]]:
     """This test process's settings pointed at the database, storage, Gmail and Prefect that `up` uses."""
     env = {k: v for k, v in receipts_up.env.items() if k in _PRODUCT_KEYS}
     env["PREFECT_API_URL"] = receipts_up.prefect_api_url
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    override_settings(env)
     yield env
-    get_settings.cache_clear()
     dispose_engines()
 
 

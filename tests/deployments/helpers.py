@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
 
-from deployments.gmail_connect import connect_gmail_mailbox
 from models.db import session_scope
-from models.queries.businesses import create_business
-from models.queries.tokens import create_api_token
 from models.receipt import Receipt
+from receipt_sync.polling import poll_until
 from receipt_sync.samples.generator import SampleMessage
+from tests.factories import connect_gmail, make_token
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load
 
@@ -31,12 +29,8 @@ def load_messages(gmail: FakeGmailServer, messages: list[SampleMessage]) -> list
 
 def connected_business(name: str, refresh_token: str) -> tuple[int, str]:
     """A business with the fake Gmail connected and a member API token."""
-    with session_scope() as session:
-        business_id = create_business(session, name).id
-    connect_gmail_mailbox(business_id, refresh_token, None)
-    with session_scope() as session:
-        token = create_api_token(session, business_id, "member")
-    return business_id, token
+    business_id = connect_gmail(name, refresh_token)
+    return business_id, make_token(business_id)
 
 
 def stored_message_ids(business_id: int) -> list[str]:
@@ -45,14 +39,7 @@ def stored_message_ids(business_id: int) -> list[str]:
 
 
 def wait_for(produce: Callable[[], T | None], what: str, timeout: float = 90, every: float = 0.5) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = produce()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(every)
+    return poll_until(produce, what=what, timeout=timeout, every=every)
 
 
 def flow_run(api_url: str, flow_run_id: str) -> dict[str, Any]:

@@ -14,11 +14,12 @@ from flows.incremental_syncs import incremental_syncs, plan_fan_out
 from models.base import utcnow
 from models.db import session_scope
 from models.mailbox import MailboxConnection
-from models.queries.businesses import create_business
 from models.runs import SyncRun
 from receipt_sync.settings import get_settings
+from tests.conftest import SettingsOverride
 from tests.deployments.conftest import UpProcess
 from tests.deployments.helpers import flow_runs_tagged
+from tests.factories import add_mailbox, add_sync_run, make_business
 
 PARKED = "gmail-sync/parked"
 
@@ -26,19 +27,14 @@ PARKED = "gmail-sync/parked"
 def _business(
     name: str, mailbox_status: str = "active", run_status: str | None = None, heartbeat_age: float = 0
 ) -> int:
-    with session_scope() as session:
-        business_id = create_business(session, name).id
-        mailbox = MailboxConnection(business_id=business_id, provider="gmail", address=f"{name}@x.example")
-        mailbox.status = mailbox_status
-        session.add(mailbox)
-        session.flush()
-        if run_status:
-            beat = utcnow() - timedelta(seconds=heartbeat_age)
-            session.add(
-                SyncRun(business_id=business_id, mailbox_id=mailbox.id, mode="full", status=run_status, trigger="api",
-                        flow_run_id=None, heartbeat_at=beat, started_at=beat, created_at=beat)
-            )  # fmt: skip
-        return business_id
+    business_id = make_business(name)
+    mailbox_id = add_mailbox(business_id, provider="gmail", address=f"{name}@x.example", status=mailbox_status)
+    if run_status:
+        beat = utcnow() - timedelta(seconds=heartbeat_age)
+        add_sync_run(
+            business_id, mailbox_id=mailbox_id, status=run_status, heartbeat_at=beat, started_at=beat, created_at=beat
+        )
+    return business_id
 
 
 def _runs(business_id: int) -> list[SyncRun]:
@@ -97,13 +93,11 @@ def _park_gmail_sync(api_url: str) -> None:
 def test_scheduled_fan_out_starts_exactly_one_incremental_sync(
     settings_env: dict[str, str],
     receipts_up: UpProcess,
-    monkeypatch: pytest.MonkeyPatch,
+    override_settings: SettingsOverride,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     _park_gmail_sync(receipts_up.prefect_api_url)
-    monkeypatch.setenv("PREFECT_API_URL", receipts_up.prefect_api_url)
-    monkeypatch.setenv("SYNC_DEPLOYMENT", PARKED)
-    get_settings.cache_clear()
+    override_settings({"PREFECT_API_URL": receipts_up.prefect_api_url, "SYNC_DEPLOYMENT": PARKED})
     busy = _business("in-progress", run_status="running")
     idle = _business("idle")
     reauth = _business("reauth", mailbox_status="needs_reauth")

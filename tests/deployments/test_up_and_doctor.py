@@ -110,7 +110,7 @@ def test_ctrl_c_stops_everything_up_started(receipts_up: UpProcess) -> None:
     children = receipts_up.child_pids()
     marker = f"DATA_DIR={receipts_up.env['DATA_DIR']}\0"
     assert _processes_with_env(marker)  # the server and API are running now
-    assert stop_up(receipts_up, signal.SIGINT) == 0
+    assert stop_up(receipts_up, signal.SIGINT) == 0, receipts_up.output
     assert "SIGINT received" in receipts_up.output and "stopped." in receipts_up.output
     assert not [name for name, pid in children.items() if alive(pid)]
     assert _processes_with_env(marker) == []

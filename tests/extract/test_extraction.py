@@ -144,6 +144,49 @@ def test_unreadable_pdf_is_not_a_receipt_and_says_why() -> None:
 
 def test_extract_file_reports_a_malformed_email(tmp_path: Path) -> None:
     path = tmp_path / "broken.eml"
-    path.write_bytes(b"This is not a valid eml.")
+    path.write_bytes(b"From: Shop <a@shop.example>\nSubject: Receipt\n\x00\x01\x02")
     result = extract_file(path)
     assert not result.is_receipt and "could not be read" in result.reasons[0]
+
+
+def test_extract_file_reads_text_that_is_no_email_as_a_document_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "note.eml"
+    path.write_bytes(b"This is not a valid eml.")
+    result = extract_file(path)
+    assert not result.is_receipt and result.reasons[0].startswith("Judged not a receipt")
+
+
+def test_extract_file_refuses_binary_data_with_one_reason(tmp_path: Path) -> None:
+    path = tmp_path / "blob.bin"
+    path.write_bytes(bytes(range(256)) * 4)
+    result = extract_file(path)
+    assert not result.is_receipt and "nothing could be read" in result.reasons[0]
+
+
+PLAIN_INVOICE = (
+    "INVOICE\nKestrel Books Ltd\nInvoice number: KB-2026-0412\nInvoice date: 12/03/2026\n"
+    "2 x Field guide 24.00 GBP\nSubtotal 48.00 GBP\nVAT 20% 9.60 GBP\nTotal due: 57.60 GBP\n"
+)
+
+
+@pytest.mark.parametrize("name", ["invoice.txt", "invoice.eml", "download"])
+def test_extract_file_reads_a_plain_text_invoice_whatever_its_name(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(PLAIN_INVOICE)
+    result = extract_file(path)
+    assert result.is_receipt
+    assert (result.total, result.currency, result.document_number) == (Decimal("57.60"), "GBP", "KB-2026-0412")
+    assert result.vendor == "Kestrel Books Ltd"
+
+
+@pytest.mark.parametrize("name", ["receipt.html", "receipt.pdf", "receipt"])
+def test_extract_file_reads_a_saved_html_receipt_whatever_its_name(tmp_path: Path, name: str) -> None:
+    html = (
+        "<!DOCTYPE html><html><body><h1>Receipt</h1><table><tr><td>Order number</td><td>A-5512</td></tr>"
+        "<tr><td>Amount paid</td><td>$18.40</td></tr></table></body></html>"
+    )
+    path = tmp_path / name
+    path.write_text(html)
+    result = extract_file(path)
+    assert result.is_receipt
+    assert (result.total, result.currency, result.document_number) == (Decimal("18.40"), "USD", "A-5512")

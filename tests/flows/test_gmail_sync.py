@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from email.message import EmailMessage
 from urllib.parse import unquote_plus
 
 import pytest
@@ -14,11 +15,11 @@ from models import MailboxConnection, ReceiptDocument
 from models.db import session_scope
 from receipt_sync.errors import MailboxAuthError
 from receipt_sync.mail.receipt_query import RECEIPT_TERMS
-from receipt_sync.settings import get_settings
 from receipt_sync.storage import open_storage
+from tests.conftest import SettingsOverride
+from tests.factories import REFRESH_TOKEN, stored_receipts, sync_runs
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages, well_formed_stored
-from tests.flows.conftest import REFRESH_TOKEN, stored_receipts, sync_runs
 
 
 def test_full_sync_stores_exactly_the_mailbox_receipts_with_their_fields(
@@ -43,13 +44,12 @@ def test_full_sync_stores_exactly_the_mailbox_receipts_with_their_fields(
 
 
 def test_default_receipt_query_fetches_only_listed_mail_and_still_stores_every_receipt(
-    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
     messages = [m for m in sample_messages(120) if m.truth.kind != "malformed"]
     load(gmail, messages)
     business_id = connect_business()
-    monkeypatch.delenv("GMAIL_RECEIPT_QUERY")
-    get_settings.cache_clear()
+    override_settings({"GMAIL_RECEIPT_QUERY": None})
 
     summary = gmail_sync(business_id=business_id, mode="full")
 
@@ -168,12 +168,11 @@ def test_documents_of_stored_receipts_are_in_storage(
     connect_business: Callable[..., int],
     backend: str,
     request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
+    override_settings: SettingsOverride,
 ) -> None:
     if backend == "s3":
-        monkeypatch.setenv("STORAGE_URL", f"s3://{request.getfixturevalue('s3_bucket')}/receipts")
-        monkeypatch.setenv("S3_ENDPOINT_URL", request.getfixturevalue("s3_endpoint"))
-        get_settings.cache_clear()
+        bucket, endpoint = request.getfixturevalue("s3_bucket"), request.getfixturevalue("s3_endpoint")
+        override_settings({"STORAGE_URL": f"s3://{bucket}/receipts", "S3_ENDPOINT_URL": endpoint})
     messages = sample_messages(30, seed=9)
     load(gmail, messages)
     business_id = connect_business()
@@ -203,3 +202,26 @@ def test_range_sync_stores_only_the_receipts_received_in_its_dates(
     assert 0 < len(inside) < len(messages)
     assert summary["messages_scanned"] == len(inside)
     assert set(stored_receipts(business_id)) == receipt_ids(inside)
+
+
+def test_borderline_candidate_is_stored_for_review_and_a_plain_non_receipt_is_not(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    """A receipt with no amount in its text is neither surely a receipt nor surely not: it reaches a person."""
+    borderline = EmailMessage()
+    borderline["From"], borderline["To"] = "Acme Store <billing@acme-store.example>", "dana@example.com"
+    borderline["Subject"], borderline["Date"] = "Your receipt", "Tue, 03 Mar 2026 10:00:00 +0000"
+    borderline.set_content("Hello,\nOrder number: 88123\nThe details are in your account.\n")
+    chat = EmailMessage()
+    chat["From"], chat["To"] = "Acme Store <news@acme-store.example>", "dana@example.com"
+    chat["Subject"], chat["Date"] = "Spring is here", "Tue, 03 Mar 2026 11:00:00 +0000"
+    chat.set_content("New colours in the shop this week.\n")
+    review_id, other_id = gmail.add_message(borderline.as_bytes()), gmail.add_message(chat.as_bytes())
+    business_id = connect_business()
+
+    gmail_sync(business_id=business_id, mode="full")
+
+    stored = stored_receipts(business_id)
+    assert other_id not in stored
+    assert stored[review_id].status == "needs_review"
+    assert stored[review_id].reasons[0].startswith("Needs review")

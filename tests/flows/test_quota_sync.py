@@ -13,28 +13,28 @@ from prefect.client.orchestration import get_client
 import tasks.sync_pages
 from flows.gmail_sync import gmail_sync
 from receipt_sync.errors import StorageError
-from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, open_storage
+from tests.conftest import SettingsOverride
+from tests.factories import stored_receipts
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages, well_formed_stored
-from tests.flows.conftest import stored_receipts
 
 STORM = 40
 
 
 @pytest.fixture
-def new_project_quota(sync_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+def new_project_quota(sync_env: dict[str, str], override_settings: SettingsOverride) -> str:
     """The new-project regime (6,000 units a minute, 20 a fetch), a project limit of this test's own."""
     name = f"gmail-project-{time.monotonic_ns()}"
-    for key, value in {
-        "GMAIL_QUOTA_UNITS_PER_MINUTE": "6000",
-        "GMAIL_FETCH_COST": "20",
-        "GMAIL_PROJECT_LIMIT_NAME": name,
-        "GMAIL_PROJECT_RATE_LIMIT": "true",
-        "TASK_RETRY_BASE_SECONDS": "0.2",
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    override_settings(
+        {
+            "GMAIL_QUOTA_UNITS_PER_MINUTE": "6000",
+            "GMAIL_FETCH_COST": "20",
+            "GMAIL_PROJECT_LIMIT_NAME": name,
+            "GMAIL_PROJECT_RATE_LIMIT": "true",
+            "TASK_RETRY_BASE_SECONDS": "0.2",
+        }
+    )
     return name
 
 
@@ -65,15 +65,14 @@ def test_full_sync_through_cut_answers_5xx_and_a_429_storm_stores_every_receipt(
     gmail: FakeGmailServer,
     connect_business: Callable[..., int],
     sync_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+    override_settings: SettingsOverride,
 ) -> None:
     """Issue 14's reproduction, scaled down: 5 % of answers cut short (IncompleteRead), 10 % 5xx, a 429 storm
     (3 s here, against a retry budget based on 0.2 s), 300 messages."""
     messages = sample_messages(300, seed=41)
     load(gmail, messages)
     business_id = connect_business()
-    monkeypatch.setenv("GMAIL_RETRY_BASE_SECONDS", "0.2")
-    get_settings.cache_clear()
+    override_settings({"GMAIL_RETRY_BASE_SECONDS": "0.2"})
     gmail.cut_rates = {"truncate": 0.05}
     gmail.cut_next(2, "truncate")  # at least two, whatever the random draws
     gmail.error_rate = 0.1
@@ -107,12 +106,12 @@ def test_a_page_retried_after_a_storage_failure_does_not_fetch_its_mail_again(
     connect_business: Callable[..., int],
     sync_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
+    override_settings: SettingsOverride,
 ) -> None:
     messages = sample_messages(50, seed=33)
     load(gmail, messages)
     business_id = connect_business()
-    monkeypatch.setenv("TASK_RETRY_BASE_SECONDS", "0.1")
-    get_settings.cache_clear()
+    override_settings({"TASK_RETRY_BASE_SECONDS": "0.1"})
     flaky = FlakyStorage(open_storage(), failures=2)
     monkeypatch.setattr(tasks.sync_pages, "open_storage", lambda: flaky)
 

@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,20 +19,13 @@ from prefect.client.orchestration import get_client
 
 from flows.gmail_sync import gmail_sync
 from receipt_sync.errors import SyncAlreadyRunning
-from receipt_sync.settings import get_settings
+from receipt_sync.polling import poll_until
+from tests.conftest import SettingsOverride
+from tests.factories import REFRESH_TOKEN, age_run, stored_receipts, sync_runs
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages, well_formed_stored
-from tests.flows.conftest import REFRESH_TOKEN, stored_receipts, sync_runs
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.1)
 
 
 def test_run_killed_mid_way_then_rerun_stores_every_receipt_once(
@@ -49,16 +42,19 @@ def test_run_killed_mid_way_then_rerun_stores_every_receipt_once(
     code = f"from flows.gmail_sync import gmail_sync; gmail_sync(business_id={business_id}, mode='full')"
     worker = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, start_new_session=True)
     try:
-        _wait_for(lambda: bool(sync_runs(business_id)) and sync_runs(business_id)[0].pages_done >= 3, timeout=120)
+        poll_until(
+            lambda: bool(sync_runs(business_id)) and sync_runs(business_id)[0].pages_done >= 3,
+            what="three pages synced",
+            timeout=120,
+            every=0.1,
+        )
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
     (killed,) = sync_runs(business_id)
     assert killed.status == "running"  # nobody closed it: the worker died
     gmail.latency = 0.0
-    monkeypatch.setenv("SYNC_STALE_AFTER_SECONDS", "1")
-    get_settings.cache_clear()
-    time.sleep(1.5)
+    age_run(killed.id, timedelta(hours=1))  # its heartbeat stopped long ago: stale by the default rule
 
     summary = gmail_sync(business_id=business_id, mode="full")  # waits for the dead worker's slot lease to lapse
 
@@ -101,10 +97,9 @@ def _malformed_messages() -> list[bytes]:
 
 
 def test_malformed_messages_fail_alone_and_the_rest_of_the_page_is_stored(
-    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
-    monkeypatch.setenv("MAX_ATTACHMENT_BYTES", "100000")
-    get_settings.cache_clear()
+    override_settings({"MAX_ATTACHMENT_BYTES": "100000"})
     messages = [m for m in sample_messages(15, seed=31) if m.truth.kind != "malformed"]
     load(gmail, messages)
     for raw in _malformed_messages():
@@ -121,11 +116,10 @@ def test_malformed_messages_fail_alone_and_the_rest_of_the_page_is_stored(
 
 
 def test_two_syncs_of_one_business_never_run_together_but_two_businesses_do(
-    gmail: FakeGmailServer, connect_business: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
     load(gmail, sample_messages(40, seed=41))
-    monkeypatch.setenv("GMAIL_PAGE_SIZE", "4")  # ten slow pages: business A's run lasts several seconds
-    get_settings.cache_clear()
+    override_settings({"GMAIL_PAGE_SIZE": "4"})  # ten slow pages: business A's run lasts several seconds
     gmail.latency = 0.3
     first, second = connect_business("A"), connect_business("B")
     outcomes: dict[str, object] = {}
@@ -139,7 +133,12 @@ def test_two_syncs_of_one_business_never_run_together_but_two_businesses_do(
     threads = [threading.Thread(target=run, args=(label,)) for label in ("A0", "A1")]
     for thread in threads:
         thread.start()
-    _wait_for(lambda: any(r.status == "running" and r.pages_done >= 1 for r in sync_runs(first)))
+    poll_until(
+        lambda: any(r.status == "running" and r.pages_done >= 1 for r in sync_runs(first)),
+        what="business A's sync running",
+        timeout=60,
+        every=0.1,
+    )
 
     other = gmail_sync(business_id=second, mode="full", max_messages=4)  # one page, while A is still walking
     a_status_when_b_finished = [r.status for r in sync_runs(first)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,7 @@ import pytest
 
 from receipt_sync.mail.base import RawMessage
 from receipt_sync.mail.gmail import GmailSource
-from receipt_sync.mail.quota import MailboxQuota, ProjectQuota
+from receipt_sync.mail.quota import MailboxQuota
 from tests.fakes.gmail_server import FakeGmailServer, FakeMessage, RequestRecord
 from tests.mail.test_gmail_source import REFRESH_TOKEN, make_mail, settings_for
 
@@ -106,32 +105,6 @@ def test_a_rate_limit_answer_pauses_every_thread_for_its_retry_after(gmail: Fake
     too_soon = [b for b in batches for t in refused if t + 0.2 < b < t + 0.9]
     assert refused and not too_soon  # nobody knocked again while Gmail asked us to wait
     assert len(refused) == 6  # and the refusals did not multiply into a storm
-
-
-def test_project_quota_is_shared_by_every_worker_through_prefect(prefect_api_url: str) -> None:
-    """Two handles on one Prefect rate limit (two workers) together stay within the project's units."""
-    name = f"gmail-project-test-{time.monotonic_ns()}"
-    workers = [ProjectQuota(name, units_per_minute=12_000, chunk=60) for _ in range(2)]
-    taken = [0, 0]
-    deadline = time.monotonic() + 6
-    started = time.monotonic()
-
-    def spend(index: int) -> None:
-        while time.monotonic() < deadline:
-            workers[index].take(20)
-            taken[index] += 20
-
-    threads = [threading.Thread(target=spend, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
-
-    allowed = workers[0].burst + workers[0].decay_per_second * elapsed + 2 * workers[0].chunk
-    assert 0 < sum(taken) <= allowed
-    assert all(t > 0 for t in taken)  # both workers got a share
-    assert sum(w.acquisitions for w in workers) * 60 >= sum(taken)  # one Prefect call per 60-unit chunk
 
 
 def fetch_all_in_pages(source: GmailSource, ids: list[str], threads: int = 2) -> list[RawMessage]:

@@ -7,16 +7,12 @@ flow run through the deployment, stores its id and commits — all in one transa
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deployments import prefect_api
-from deployments.prefect_api import FlowRunState
-from models.mailbox import MailboxConnection
+from models.queries.mailboxes import mailbox_statuses
 from models.queries.sync_runs import (
     active_sync_run,
     create_sync_run,
@@ -34,8 +30,10 @@ from receipt_sync.errors import (
     SyncAlreadyRunning,
 )
 from receipt_sync.settings import Settings
+from services import prefect_access
+from services.prefect_access import FlowRunState
+from services.runs import cancel_quietly, start_flow_run
 
-ERROR_PREVIEW = 500
 RERUNNABLE = ("failed", "cancelled")
 
 
@@ -54,7 +52,7 @@ def _read_state(settings: Settings, run: SyncRun) -> tuple[FlowRunState | None, 
     if not run.flow_run_id:
         return None, None
     try:
-        return prefect_api.read_flow_run_state(settings, run.flow_run_id), None
+        return prefect_access.read_flow_run_state(settings, run.flow_run_id), None
     except OrchestratorUnavailable as exc:
         return None, str(exc)
 
@@ -68,14 +66,14 @@ def reconcile(session: Session, settings: Settings, run: SyncRun) -> RunView:
         finish_run(session, run, status, f"Prefect marked the flow run {state.name}{detail}")
         session.flush()
     reason = stale_reason(run, **stale_thresholds(settings))
-    return RunView(run, state, error, reason, prefect_api.flow_run_ui_url(settings, run.flow_run_id))
+    return RunView(run, state, error, reason, prefect_access.flow_run_ui_url(settings, run.flow_run_id))
 
 
-def cancel_quietly(settings: Settings, flow_run_id: str | None) -> None:
-    """Best effort: the run record is already failed; Prefect being down must not block the business."""
-    if flow_run_id:
-        with contextlib.suppress(OrchestratorUnavailable):
-            prefect_api.cancel_flow_run(settings, flow_run_id)
+def history_view(session: Session, settings: Settings, run: SyncRun) -> RunView:
+    """A run for the history list: Prefect is asked only about runs still active (finished ones stay as they are)."""
+    if run.status in ACTIVE_STATUSES:
+        return reconcile(session, settings, run)
+    return RunView(run, None, None, None, prefect_access.flow_run_ui_url(settings, run.flow_run_id))
 
 
 def clear_dead_run(session: Session, settings: Settings, business_id: int) -> SyncRun | None:
@@ -95,11 +93,7 @@ def clear_dead_run(session: Session, settings: Settings, business_id: int) -> Sy
 
 def _require_mailbox(session: Session, business_id: int) -> int:
     """The business's active mailbox id; refuse a sync that could only fail (none, or needs reconnecting)."""
-    rows = session.execute(
-        select(MailboxConnection.id, MailboxConnection.status)
-        .where(MailboxConnection.business_id == business_id)
-        .order_by(MailboxConnection.id)
-    ).all()
+    rows = mailbox_statuses(session, business_id)
     statuses = {status: mailbox_id for mailbox_id, status in reversed(rows)}
     if "active" in statuses:
         return statuses["active"]
@@ -160,26 +154,16 @@ def request_sync(
         )
     except SyncAlreadyRunning as exc:
         raise already_running(session, business_id, exc) from None
-    _start_flow_run(session, settings, run)
+    start_flow_run(
+        session,
+        settings,
+        run,
+        deployment=settings.sync_deployment,
+        parameters={**(run.parameters or {}), "business_id": run.business_id, "sync_run_id": run.id},
+        name=f"gmail-sync/business-{run.business_id}/{run.mode}",
+        tags=[f"business:{run.business_id}", "gmail-sync", *(["rerun"] if run.rerun_of_id else [])],
+    )
     return run
-
-
-def _start_flow_run(session: Session, settings: Settings, run: SyncRun) -> None:
-    """Trigger the deployment for `run` and commit; on any failure the uncommitted row is rolled back."""
-    mode = run.mode
-    try:
-        triggered = prefect_api.trigger_deployment(
-            settings,
-            settings.sync_deployment,
-            parameters={**(run.parameters or {}), "business_id": run.business_id, "sync_run_id": run.id},
-            name=f"gmail-sync/business-{run.business_id}/{mode}",
-            tags=[f"business:{run.business_id}", "gmail-sync", *(["rerun"] if run.rerun_of_id else [])],
-        )
-        run.flow_run_id = triggered.flow_run_id
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def rerun(session: Session, settings: Settings, old: SyncRun) -> SyncRun:
@@ -193,19 +177,15 @@ def rerun(session: Session, settings: Settings, old: SyncRun) -> SyncRun:
     )
 
 
-def cancel(session: Session, settings: Settings, run: SyncRun) -> SyncRun:
+def cancel_sync_run(session: Session, settings: Settings, run: SyncRun) -> SyncRun:
     """Ask Prefect to cancel the flow run, then mark the record cancelled (503 if Prefect cannot be asked)."""
     if run.status not in ACTIVE_STATUSES:
         raise RunStateConflict(f"run {run.id} is already {run.status}")
     if run.flow_run_id:
-        prefect_api.cancel_flow_run(settings, run.flow_run_id)
+        prefect_access.cancel_flow_run(settings, run.flow_run_id)
     finish_run(session, run, "cancelled", "cancelled through the API")
     session.flush()
     return run
-
-
-def error_preview(message: str | None) -> str | None:
-    return message[:ERROR_PREVIEW] if message else None
 
 
 def stale_reason_for(settings: Settings, run: SyncRun) -> str | None:

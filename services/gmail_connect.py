@@ -14,6 +14,7 @@ from models.db import session_scope
 from models.queries.mailboxes import connect_mailbox
 from receipt_sync.crypto import TokenCipher
 from receipt_sync.errors import ConfigurationError, MailboxAuthError
+from receipt_sync.mail.gmail import GmailSource
 from receipt_sync.settings import Settings, get_settings
 
 GMAIL_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
@@ -80,8 +81,6 @@ def connect_gmail_mailbox(business_id: int, refresh_token: str | None, address: 
 
 
 def _profile_address(settings: Settings, token: str) -> str:
-    from receipt_sync.mail.gmail import GmailSource
-
     source = GmailSource(token, settings)
     try:
         return source.email_address()

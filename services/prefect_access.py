@@ -205,7 +205,7 @@ def api_healthy(settings: Settings) -> bool:
         return False
 
 
-def worker_config(settings: Settings, pool_name: str | None = None) -> dict[str, Any]:
+def read_worker_config(settings: Settings, pool_name: str | None = None) -> dict[str, Any]:
     """The pool, its queues, the deployments bound to it and the workers polling it (with last heartbeat)."""
     pool_name = pool_name or settings.prefect_work_pool
     with prefect_client(settings) as client:
