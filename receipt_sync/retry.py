@@ -22,6 +22,7 @@ Worst cases (defaults; bases come from settings so tests shorten them without ch
   1+2+4+8+16 s ×≤1.5 = 46.5 s at most, up to 5 × 32 s = 160 s when Gmail's `Retry-After` asks for more.
 - A page or plan task (database or storage failure): `TASK_RETRIES` = 5, so 6 task runs, waits (base 2 s)
   2+4+8+16+32 s ×≤1.5 = 93 s; its mail is fetched once (the page cache survives a task retry).
+- Creating the project quota's Prefect limit (services/project_quota.py): 3 attempts, 0.2 + 0.4 s ×≤1.5.
 - One document key of a deletion batch: `deletion_storage_attempts` (4) calls in the key loop, waits (base
   2 s) 2+4+8 s ×≤1.5 = 21 s; plus one call per task retry of an outage (the first call refused every key:
   raised at once, not looped), `deletion_task_retries` (5) at most.
