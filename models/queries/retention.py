@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy import and_, delete, exists, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from models.deletion import DeletionFailure, DeletionRun
@@ -33,7 +33,10 @@ def _prunable_sync_runs(cutoff: datetime):  # type: ignore[no-untyped-def]
         SyncRun.status.in_(FINAL_SYNC_STATUSES),
         _ended_before(SyncRun, cutoff),
         exists().where(newer.business_id == SyncRun.business_id, newer.id > SyncRun.id),
-        ~exists().where(rerun.rerun_of_id == SyncRun.id, rerun.status.in_(ACTIVE_STATUSES)),
+        # Uncorrelated (hashed once; rerun_of_id has no index): the few active runs' origins.
+        SyncRun.id.not_in(
+            select(rerun.rerun_of_id).where(rerun.status.in_(ACTIVE_STATUSES), rerun.rerun_of_id.is_not(None))
+        ),
     )
 
 
@@ -96,3 +99,14 @@ def run_table_counts(session: Session) -> tuple[int, int]:
     syncs = session.scalar(select(func.count()).select_from(SyncRun)) or 0
     deletions = session.scalar(select(func.count()).select_from(DeletionRun)) or 0
     return syncs, deletions
+
+
+def table_sizes(session: Session) -> dict[str, int]:
+    """Bytes each table of the public schema takes on disk, with its indexes and TOAST (a growth measure)."""
+    rows = session.execute(
+        text(
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'"
+        )
+    )
+    return {name: int(size) for name, size in rows}
