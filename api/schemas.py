@@ -13,12 +13,14 @@ from models.queries.deletions import MAX_IDS as MAX_DELETION_IDS
 from models.queries.deletions import DeletionSummary, deletion_summary
 from models.runs import SyncRun
 from services.deletion_requests import DeletionView
+from services.message_errors import run_message_errors
 from services.runs import error_preview
 from services.sync_requests import RunView
 
 MAX_ID = 2**63 - 1
 SyncMode = Literal["incremental", "full", "range"]
 ReviewStatus = Literal["new", "needs_review", "reviewed", "rejected"]
+FIRST_ERRORS = 5
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
@@ -54,6 +56,9 @@ class SyncRequest(BaseModel):
     to_date: date | None = None
     months_back: int = Field(default=36, ge=1, le=240)
     max_messages: int | None = Field(default=None, ge=1, le=10_000_000)
+    reprocess_failed: bool = Field(
+        default=False, description="Also fetch and analyse again the messages that failed in earlier syncs."
+    )
 
     @model_validator(mode="after")
     def _window(self) -> SyncRequest:
@@ -71,7 +76,49 @@ class SyncRequest(BaseModel):
             "to_date": self.to_date.isoformat() if self.to_date else None,
             "months_back": self.months_back,
             "max_messages": self.max_messages,
+            **({"reprocess_failed": True} if self.reprocess_failed else {}),
         }
+
+
+class ReprocessRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    business_id: Id | None = Field(default=None, description="Required for system_admin tokens only.")
+    months_back: int = Field(default=36, ge=1, le=240, description="How far back the pass over the mailbox reaches.")
+
+
+class MessageErrorPublic(BaseModel):
+    """A message that failed in a run: its id in the mailbox and why (never its content)."""
+
+    message_id: str
+    error: str
+    kind: Literal["transient", "permanent", "damaged"] = Field(
+        description="transient: later syncs try it again; permanent: only reprocessing does; damaged: what could "
+        "be read was stored anyway."
+    )
+
+
+class RunErrorList(BaseModel):
+    run_id: int
+    errors_count: int = Field(description="How many message errors the run had.")
+    items: list[MessageErrorPublic] = Field(description="The first 200 of them.")
+
+
+class FailedMessagePublic(BaseModel):
+    id: int
+    business_id: int
+    message_id: str
+    error: str
+    kind: Literal["transient", "permanent"]
+    attempts: int
+    retried_by_later_syncs: bool
+    sync_run_id: int | None = Field(description="The run that last tried it.")
+    failed_at: datetime
+
+
+class FailedMessageList(BaseModel):
+    items: list[FailedMessagePublic]
+    next_before_id: int | None = Field(description="Pass as before_id for the next page; null on the last page.")
 
 
 class PrefectState(BaseModel):
@@ -95,6 +142,10 @@ class SyncRunPublic(BaseModel):
     duplicates_skipped: int
     errors_count: int
     messages_estimated: int | None
+    messages_fetched: int
+    mailbox_messages: int | None
+    quota_units: int
+    first_errors: list[MessageErrorPublic] = Field(description="The run's first message errors (up to 5).")
     percent: float
     heartbeat_at: datetime | None
     started_at: datetime | None
@@ -119,6 +170,7 @@ class SyncRunPublic(BaseModel):
             {
                 **{c: getattr(run, c) for c in cls.model_fields if hasattr(SyncRun, c)},
                 "error_message": error_preview(run.error_message),
+                "first_errors": run_message_errors(run)[:FIRST_ERRORS],
                 "duration_seconds": duration,
                 "stale": view.stale_reason is not None,
                 "stale_reason": view.stale_reason,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from cli import business, mail, runs, stack, sync, tokens
+from cli import business, failed_messages, mail, runs, stack, sync, tokens
 from cli.errors import DebugFlag, NoArgsIsHelpError, exit_code, report
 
 
@@ -56,7 +56,7 @@ def _options(
 
 app.add_typer(business.app, name="business")
 app.add_typer(tokens.app, name="token")
-for area in (mail, sync, runs, stack, tokens):
+for area in (mail, sync, runs, failed_messages, stack, tokens):
     area.register(app)
 
 

@@ -15,14 +15,17 @@ from typing import Any, Literal
 from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
+from prefect.states import Completed, State
 
 from receipt_sync.errors import DeletionAlreadyRunning, HistoryExpiredError, MailboxAuthError, SyncAlreadyRunning
 from receipt_sync.settings import get_settings
 from services.slots import business_slot, free_dead_holders_slot
 from tasks.planning import SyncPlan, plan_sync
+from tasks.progress import report_progress
+from tasks.reporting import read_sync_report, run_labels, state_message, summary_markdown
 from tasks.runs import (
     OpenedRun,
     close_failed_sync_run,
@@ -30,15 +33,21 @@ from tasks.runs import (
     flag_mailbox_needs_reauth,
     keep_heartbeat,
     open_sync_run,
+    tag_flow_run,
 )
 from tasks.sources import release_sources
-from tasks.sync_pages import sync_page
+from tasks.sync_pages import PageOutcome, sync_page
 
 SyncMode = Literal["incremental", "full", "range"]
 
 
 def _parameters(
-    mode: str, from_date: date | None, to_date: date | None, months_back: int, max_messages: int | None
+    mode: str,
+    from_date: date | None,
+    to_date: date | None,
+    months_back: int,
+    max_messages: int | None,
+    reprocess_failed: bool = False,
 ) -> dict[str, Any]:
     if mode == "range" and not (from_date and to_date):
         raise ValueError("a range sync needs both from_date and to_date")
@@ -52,14 +61,16 @@ def _parameters(
         "to_date": to_date.isoformat() if to_date else None,
         "months_back": months_back,
         "max_messages": max_messages,
+        **({"reprocess_failed": True} if reprocess_failed else {}),
     }
 
 
-def _walk_pages(run_id: int, plan: SyncPlan, progress_id: UUID | None) -> str | None:
+def _walk_pages(run_id: int, plan: SyncPlan, progress_id: UUID | None, logger: Any) -> str | None:
     """Process pages until the listing ends; returns the history id the mailbox should resume from."""
     history_id, cursor, page_number = plan.history_id, plan.cursor, 1
     while cursor is not None:
         outcome = sync_page(run_id, cursor, page_number)
+        _log_page(logger, page_number, outcome)
         cursor, page_number = outcome.next_cursor, page_number + 1
         if outcome.history_id:
             history_id = outcome.history_id
@@ -68,29 +79,52 @@ def _walk_pages(run_id: int, plan: SyncPlan, progress_id: UUID | None) -> str | 
     return history_id
 
 
-def _sync(run: OpenedRun, logger: Any) -> dict[str, Any]:
-    progress_id = create_progress_artifact(0.0, description=f"sync run {run.run_id}")
+def _log_page(logger: Any, page_number: int, outcome: PageOutcome) -> None:
+    logger.info(
+        "page %s: %s listed, %s skipped (stored before), %s fetched, %s receipts saved, %s errors; %.0f%% done",
+        page_number, outcome.scanned, outcome.skipped, outcome.fetched, outcome.saved, outcome.errors, outcome.percent,
+    )  # fmt: skip
+
+
+def _sync(run: OpenedRun, labels: dict[str, Any], logger: Any) -> dict[str, Any]:
+    progress_id = create_progress_artifact(
+        0.0, key=labels["progress_key"], description=f"{labels['name']}: sync run {run.run_id}"
+    )
+    with report_progress(run.run_id, progress_id, get_settings().sync_progress_seconds):
+        return _plan_and_walk(run, progress_id, logger)
+
+
+def _plan_and_walk(run: OpenedRun, progress_id: UUID | None, logger: Any) -> dict[str, Any]:
     plan = plan_sync(run.run_id, run.mailbox_checkpoint)
     logger.info("sync plan: %s", plan.note)
     try:
-        history_id = _walk_pages(run.run_id, plan, progress_id)
+        history_id = _walk_pages(run.run_id, plan, progress_id, logger)
     except HistoryExpiredError:
         expired = (run.mailbox_checkpoint or {}).get("history_id")
         logger.warning("Gmail no longer has history id %s: falling back to a full sync of the window", expired)
         plan = plan_sync(run.run_id, run.mailbox_checkpoint, force_full=True)
-        history_id = _walk_pages(run.run_id, plan, progress_id)
+        history_id = _walk_pages(run.run_id, plan, progress_id, logger)
     checkpoint = {"history_id": history_id} if history_id else None
     summary = complete_sync_run(run.run_id, checkpoint)
-    update_progress_artifact(progress_id, 100.0)
+    if progress_id:
+        update_progress_artifact(progress_id, 100.0, description=state_message(summary))
     return summary
 
 
-def _publish_summary(business_id: int, summary: dict[str, Any]) -> None:
-    rows = [{"metric": k, "value": v} for k, v in summary.items()]
-    create_table_artifact(rows, key=f"gmail-sync-business-{business_id}", description="Sync summary")
+def _publish_summary(run_id: int, labels: dict[str, Any]) -> None:
+    report = read_sync_report(run_id)
+    create_markdown_artifact(summary_markdown(report), key=labels["summary_key"], description=f"{labels['name']}")
 
 
-@flow(name="gmail-sync", flow_run_name="gmail-sync/business-{business_id}/{mode}", log_prints=False)
+def _run_name() -> str:
+    """`gmail-sync/acme-ltd-42/full`: the business's name and id, and what the run does."""
+    parameters = flow_run.parameters
+    labels = run_labels(parameters["business_id"], parameters.get("mode", "incremental"),
+                        bool(parameters.get("reprocess_failed")))  # fmt: skip
+    return labels["name"]
+
+
+@flow(name="gmail-sync", flow_run_name=_run_name, log_prints=False)
 def gmail_sync(
     business_id: int,
     mode: SyncMode = "incremental",
@@ -99,10 +133,24 @@ def gmail_sync(
     months_back: int = 36,
     max_messages: int | None = None,
     sync_run_id: int | None = None,
-) -> dict[str, Any]:
-    """Sync one business's mailbox: `full` (the last `months_back` months), `range`, or `incremental`."""
+    reprocess_failed: bool = False,
+) -> State:
+    """Sync one business's mailbox and store the receipts it holds.
+
+    Args:
+        business_id: The business whose connected mailbox is synced (`receipts business list` shows the ids).
+        mode: `incremental` reads only mail added since the last sync (Gmail's history); `full` lists the last
+            `months_back` months; `range` lists `from_date` to `to_date`.
+        from_date: First day of a `range` sync (YYYY-MM-DD, inclusive).
+        to_date: Last day of a `range` sync (YYYY-MM-DD, inclusive).
+        months_back: How many months back a `full` sync reaches.
+        max_messages: Stop after this many listed messages (empty: no cap).
+        sync_run_id: The sync run record the API queued for this flow run; leave empty when starting by hand.
+        reprocess_failed: Fetch and analyse again the messages that failed in earlier syncs (a full pass of the
+            window that skips only what was stored), e.g. after a fix in the extractor.
+    """
     logger = get_run_logger()
-    parameters = _parameters(mode, from_date, to_date, months_back, max_messages)
+    parameters = _parameters(mode, from_date, to_date, months_back, max_messages, reprocess_failed)
     flow_run_id = str(flow_run.id) if flow_run.id else None
     try:
         run = open_sync_run(business_id, mode, parameters, sync_run_id, flow_run_id)
@@ -111,7 +159,9 @@ def gmail_sync(
         raise
     if run is None:
         logger.info("JOB_DONE business=%s sync run %s had already completed", business_id, sync_run_id)
-        return {"status": "completed", "sync_run_id": sync_run_id}
+        return Completed(message="sync run already completed", data={"status": "completed", "sync_run_id": sync_run_id})
+    labels = run_labels(business_id, mode, reprocess_failed)
+    tag_flow_run(flow_run_id, labels["tags"])
     window = f"{parameters['from_date'] or f'{months_back} months back'}..{parameters['to_date'] or 'now'}"
     logger.info(
         "JOB_START business=%s mode=%s window=%s cap=%s sync_run=%s flow_run=%s",
@@ -125,19 +175,19 @@ def gmail_sync(
         # Beat while waiting for the slot too: a run queued behind a dead holder's lease (up to ~75 s) is alive,
         # and must not look stale (SYNC_STALE_AFTER_SECONDS, 45 s) to the reconciler.
         with keep_heartbeat(run.run_id), business_slot("sync", business_id, **_slot_settings()):
-            summary = _sync(run, logger)
+            summary = _sync(run, labels, logger)
     except BaseException as exc:
         _record_failure(run, exc, logger)
         raise
     finally:
         release_sources(str(run.run_id))
-    _publish_summary(business_id, summary)
+    _publish_summary(run.run_id, labels)
     logger.info(
         "JOB_DONE business=%s sync_run=%s duration=%.1fs scanned=%s saved=%s duplicates=%s errors=%s",
         business_id, run.run_id, time.monotonic() - started, summary["messages_scanned"],
         summary["receipts_saved"], summary["duplicates_skipped"], summary["errors"],
     )  # fmt: skip
-    return summary
+    return Completed(message=state_message(summary), data=summary)
 
 
 def _slot_settings() -> dict[str, float]:

@@ -17,11 +17,12 @@ for `overdue_hours` raise an event that the "overdue mailbox" automation turns i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
+from prefect.runtime import flow_run
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
@@ -157,7 +158,13 @@ def _retry_unreachable(task: object, task_run: object, state: object) -> bool:
     return False
 
 
-@task(name="start-incremental-sync", retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_unreachable)
+@task(
+    name="start-incremental-sync",
+    task_run_name="start-incremental-sync-business-{business_id}",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=_retry_unreachable,
+)
 def start_incremental_sync(business_id: int) -> str | None:
     """Queue one incremental sync through the deployment (trigger `schedule`); returns its flow run id."""
     with session_scope() as session:
@@ -184,9 +191,19 @@ def _emit_overdue(mailbox: OverdueMailbox, overdue_hours: float) -> None:
     )
 
 
-@flow(name="incremental-syncs", flow_run_name="incremental-syncs/{overdue_hours}h-overdue-check", log_prints=False)
+def _round_name() -> str:
+    """`incremental-syncs/2026-12-03 17:45 UTC`: each scheduled round is named for when it was due."""
+    due = flow_run.scheduled_start_time.astimezone(UTC)
+    return f"incremental-syncs/{due:%Y-%m-%d %H:%M} UTC"
+
+
+@flow(name="incremental-syncs", flow_run_name=_round_name, log_prints=False)
 def incremental_syncs(overdue_hours: float = 24) -> dict[str, list[int]]:
-    """Start an incremental sync for every idle active Gmail mailbox; skip and log the ones needing reauth."""
+    """Start an incremental sync for every idle active Gmail mailbox; skip and log the ones needing reauth.
+
+    Args:
+        overdue_hours: Flag a mailbox (and alert) when it has had no completed sync for this many hours.
+    """
     logger = get_run_logger()
     logger.info("reconciler: %s", reconcile_dead_runs())
     plan = plan_incremental_syncs(overdue_hours)

@@ -44,6 +44,11 @@ class SyncRun(Base):
     duplicates_skipped: Mapped[int] = mapped_column(Integer, default=0)
     errors_count: Mapped[int] = mapped_column(Integer, default=0)
     messages_estimated: Mapped[int | None] = mapped_column(Integer)
+    # What the summary reports beside the counters: messages fetched from the mailbox (the rest were skipped
+    # before fetching), the mailbox's size as Gmail's profile gives it, and the Gmail quota units spent.
+    messages_fetched: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    mailbox_messages: Mapped[int | None] = mapped_column(Integer)
+    quota_units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     percent: Mapped[float] = mapped_column(Float, default=0.0)
     # {"page_token": ..., "history_id": ..., "phase": ...}: where a rerun resumes.
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -32,9 +32,10 @@ class TransientMailError(ReceiptSyncError):
 
     code = "mail_transient_error"
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, *, rate_limited: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rate_limited = rate_limited  # Gmail pacing us (429/403 rate limit), not failing
 
 
 class PermanentMailError(ReceiptSyncError):

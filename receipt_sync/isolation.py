@@ -162,7 +162,7 @@ class MessageAnalyser:
         except _ChildGone:  # out of memory, or a crash in a C extension
             error = "analysis crashed (the message exhausted memory or a parser failed)"
         worker.kill()
-        return None, MessageError(raw.id, error)
+        return None, MessageError(raw.id, error, transient=True)  # a busy machine may finish it next time
 
 
 _shared: MessageAnalyser | None = None

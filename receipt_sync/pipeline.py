@@ -35,8 +35,12 @@ class AnalysedMessage:
 
 @dataclass(frozen=True)
 class MessageError:
+    """Why one message failed; `transient` when trying it again later may succeed (a fetch that failed, an
+    analysis that ran out of time on a busy machine), so later syncs retry it a few times."""
+
     message_id: str
     error: str
+    transient: bool = False
 
 
 def analyse_message(raw: RawMessage, *, max_attachment_bytes: int) -> AnalysedMessage | MessageError:

@@ -20,8 +20,12 @@ Worst cases (defaults; bases come from settings so tests shorten them without ch
 - One Gmail call, or one message of a batch (truncated/reset/timed-out answer, 5xx, 429, 403 rate limit; a
   batch part failing alone is re-queued into the batch's next attempt): `MAIL_ATTEMPTS` = 6 requests, waits
   1+2+4+8+16 s ×≤1.5 = 46.5 s at most, up to 5 × 32 s = 160 s when Gmail's `Retry-After` asks for more.
+  A rate-limit refusal (429, 403 rate limit) is Gmail pacing the mailbox, and the adaptive limiter may send a
+  refused message alone again and again while it learns: it is retried for `RATE_LIMIT_PATIENCE_SECONDS`
+  (300 s) from the first attempt, and at least 6 times: with waits capped at 32 s, at most ~14 requests.
 - A page or plan task (database or storage failure): `TASK_RETRIES` = 5, so 6 task runs, waits (base 2 s)
   2+4+8+16+32 s ×≤1.5 = 93 s; its mail is fetched once (the page cache survives a task retry).
+- Creating the project quota's Prefect limit (services/project_quota.py): 3 attempts, 0.2 + 0.4 s ×≤1.5.
 - One document key of a deletion batch: `deletion_storage_attempts` (4) calls in the key loop, waits (base
   2 s) 2+4+8 s ×≤1.5 = 21 s; plus one call per task retry of an outage (the first call refused every key:
   raised at once, not looped), `deletion_task_retries` (5) at most.
@@ -36,9 +40,10 @@ import random
 import time
 from collections.abc import Callable, Sequence
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 MAIL_ATTEMPTS = 6
+RATE_LIMIT_PATIENCE_SECONDS = 300.0  # a rate-limit refusal is Gmail pacing us: retried this long, not 6 times
 TASK_RETRIES = 5
 MAX_WAIT_SECONDS = 32.0
 TASK_RETRY_CAP_SECONDS = 60.0
@@ -77,13 +82,24 @@ def retrying(
     attempts: int = MAIL_ATTEMPTS,
     cap: float = MAX_WAIT_SECONDS,
     retry_after: Callable[[BaseException], float | None] | None = None,
+    patient: Callable[[BaseException], bool] | None = None,
+    patience_seconds: float = RATE_LIMIT_PATIENCE_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Retrying:
     """A tenacity `Retrying` of this policy: `for attempt in retrying(...): with attempt: ...`; the last
-    failure is re-raised as itself once `attempts` are spent."""
+    failure is re-raised as itself once `attempts` are spent — or, for a failure `patient` accepts (a rate
+    limit), once `patience_seconds` have passed as well."""
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number < attempts:
+            return False
+        exc = state.outcome.exception() if state.outcome is not None else None
+        waiting = patient is not None and exc is not None and patient(exc)
+        return not waiting or state.seconds_since_start >= patience_seconds
+
     return Retrying(
         retry=retry_if_exception_type(retry_on),
-        stop=stop_after_attempt(attempts),
+        stop=stop,
         wait=wait_for(base, cap, retry_after),
         sleep=sleep,
         reraise=True,

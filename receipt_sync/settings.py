@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     probe_concurrency: int = Field(default=16, gt=0, le=256)
     # A worker counts as alive while its last heartbeat is within this many of its own heartbeat intervals.
     worker_missed_heartbeats: float = Field(default=3.0, gt=0)
+    sync_progress_seconds: float = Field(default=2.0, gt=0)  # how often a page's progress is written while it runs
     sync_time_limit_seconds: float = Field(default=6 * 3600.0, gt=0)
     task_retry_base_seconds: float = Field(default=2.0, ge=0)
     sync_slot_lease_seconds: float = Field(default=60.0, ge=60)  # Prefect refuses leases under 60 s
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     # Prefect, as the API sees it (PREFECT_API_URL is Prefect's own variable, read here too).
     prefect_api_url: str | None = None
     prefect_ui_url: str | None = None
+    api_public_url: str | None = None  # where people reach the HTTP API: links to runs in summaries
     prefect_work_pool: str = "receipts"
     prefect_api_timeout_seconds: float = Field(default=3.0, gt=0)
     sync_deployment: str = "gmail-sync/gmail-sync"
@@ -106,6 +108,7 @@ class Settings(BaseSettings):
         "s3_endpoint_url",
         "prefect_api_url",
         "prefect_ui_url",
+        "api_public_url",
         "alert_webhook_url",
         "incremental_sync_interval_minutes",
         "worker_concurrency",

@@ -8,10 +8,11 @@ units so it costs one Prefect API call per chunk, not per message. It is the `Un
 from __future__ import annotations
 
 import threading
-import time
 
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import rate_limit
+
+from receipt_sync.retry import retrying
 
 _projects: dict[str, ProjectQuota] = {}
 _registry_lock = threading.Lock()
@@ -43,17 +44,12 @@ class ProjectQuota:
         """Create (or update) the limit: Prefect limits nothing for a limit that does not exist."""
         if self._ready:
             return
-        for attempt in range(3):  # the upsert is not atomic: two workers creating it at once may collide
-            try:
-                with get_client(sync_client=True) as client:
-                    client.upsert_global_concurrency_limit_by_name(
-                        self.name, limit=self.burst, slot_decay_per_second=self.decay_per_second
-                    )
-                break
-            except Exception:
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
+        # The upsert is not atomic: two workers creating the limit at once may collide; the one retry policy.
+        for attempt in retrying(Exception, base=0.2, attempts=3, cap=1.0):
+            with attempt, get_client(sync_client=True) as client:
+                client.upsert_global_concurrency_limit_by_name(
+                    self.name, limit=self.burst, slot_decay_per_second=self.decay_per_second
+                )
         self._ready = True
 
     def take(self, units: int) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from models.queries.businesses import get_business
 from models.queries.mailboxes import mailbox_statuses
 from models.queries.sync_runs import (
     active_sync_run,
@@ -32,6 +33,7 @@ from receipt_sync.settings import Settings
 from services import prefect_access
 from services.prefect_access import FlowRunState
 from services.reconcile import reconcile_business
+from services.run_labels import business_tags, sync_run_name
 from services.runs import start_flow_run
 
 RERUNNABLE = ("failed", "cancelled")
@@ -155,14 +157,15 @@ def request_sync(
         )
     except SyncAlreadyRunning as exc:
         raise already_running(session, business_id, exc) from None
+    name = get_business(session, business_id).name
     start_flow_run(
         session,
         settings,
         run,
         deployment=settings.sync_deployment,
         parameters={**(run.parameters or {}), "business_id": run.business_id, "sync_run_id": run.id},
-        name=f"gmail-sync/business-{run.business_id}/{run.mode}",
-        tags=[f"business:{run.business_id}", "gmail-sync", *(["rerun"] if run.rerun_of_id else [])],
+        name=sync_run_name(run.business_id, name, run.mode, bool(parameters.get("reprocess_failed"))),
+        tags=[*business_tags(run.business_id, name), "gmail-sync", *(["rerun"] if run.rerun_of_id else [])],
         # Incremental syncs have a queue of their own, served first: large first syncs cannot starve them.
         work_queue=settings.incremental_work_queue if run.mode == "incremental" else None,
     )

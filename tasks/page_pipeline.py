@@ -18,7 +18,9 @@ from typing import Any
 from models.db import session_scope
 from models.queries.ingest import already_processed
 from receipt_sync.mail.base import FetchFailure, RawMessage
-from tasks.sources import mail_source, on_release
+from receipt_sync.settings import get_settings
+from tasks.progress import run_progress
+from tasks.sources import mail_source, on_release, quota_units
 
 
 @dataclass
@@ -31,6 +33,7 @@ class FetchedPage:
     history_id: str | None
     skipped: set[str] = field(default_factory=set)
     fetched: list[RawMessage | FetchFailure] = field(default_factory=list)
+    retry_failed: bool = False  # reprocessing: messages that failed before are fetched again, not skipped
 
 
 def cursor_key(cursor: dict[str, Any]) -> str:
@@ -85,17 +88,32 @@ class RunPipeline:
 
     def _read(self, cursor: dict[str, Any], lister: Any) -> FetchedPage:
         page: FetchedPage = lister(cursor)
+        progress = run_progress(self.run_id)
+        progress.listed(page.estimate)
         with session_scope() as session:
-            stored = already_processed(session, self.business_id, page.ids)
+            stored = already_processed(session, self.business_id, page.ids, retry_failed=page.retry_failed)
         with self._lock:
             page.skipped = stored | (set(page.ids) & self._fetched_ids)
+        progress.looked_at(page.skipped)
         fresh = [i for i in page.ids if i not in page.skipped]
-        if fresh:
-            page.fetched = mail_source(self.mailbox_id, str(self.run_id)).fetch_messages(fresh)
+        page.fetched = self._fetch(fresh)
         with self._lock:
             self._fetched_ids.update(fresh)
             self.fetch_count += len(fresh)
         return page
+
+    def _fetch(self, ids: list[str]) -> list[RawMessage | FetchFailure]:
+        """Fetch in batch-sized slices (one batch request each), so progress moves while a page is fetched."""
+        source = mail_source(self.mailbox_id, str(self.run_id))
+        progress = run_progress(self.run_id)
+        step = get_settings().gmail_batch_size
+        fetched: list[RawMessage | FetchFailure] = []
+        for start in range(0, len(ids), step):
+            chunk = ids[start : start + step]
+            fetched.extend(source.fetch_messages(chunk))
+            progress.did_fetch(len(chunk))
+            progress.spent(quota_units(source, "fetch", len(chunk)))
+        return fetched
 
 
 def _resolved(page: FetchedPage) -> Future[FetchedPage]:

@@ -12,10 +12,12 @@ from typing import Any
 from prefect import task
 
 from models.db import session_scope
+from models.queries.message_errors import retryable_message_ids
 from models.queries.sync_runs import get_sync_run
 from receipt_sync.settings import get_settings
+from tasks.progress import run_progress
 from tasks.retry import transient_retries
-from tasks.sources import mail_source
+from tasks.sources import mail_source, quota_units
 from tasks.sync_pages import MailboxCursor
 
 DAYS_PER_MONTH = 30.44
@@ -49,6 +51,7 @@ def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dic
         before=before.isoformat() if before else None,
         query=get_settings().gmail_receipt_query,
         remaining=parameters.get("max_messages"),
+        retry_failed=bool(parameters.get("reprocess_failed")),
     )
 
 
@@ -65,9 +68,11 @@ def plan_sync(run_id: int, mailbox_checkpoint: dict[str, Any] | None, force_full
     if "cursor" in checkpoint and not force_full:
         return SyncPlan(checkpoint["cursor"], checkpoint.get("history_id"), "resuming from the run's checkpoint")
     plan = _fresh_plan(run_id, business_id, mailbox_id, mode, parameters, mailbox_checkpoint, force_full)
+    source = mail_source(mailbox_id, str(run_id))
     with session_scope() as session:
         run = get_sync_run(session, run_id)
         run.checkpoint = {"cursor": plan.cursor, "history_id": plan.history_id}
+        run.mailbox_messages = getattr(source, "messages_total", None)  # Gmail's profile says; an mbox cannot
     return plan
 
 
@@ -86,12 +91,21 @@ def _fresh_plan(
     if mode == "range":
         return SyncPlan(full.to_dict(), None, "range sync of the requested dates")
     current = source.current_history_id()
+    run_progress(run_id).spent(quota_units(source, "profile"))
+    if full.retry_failed:
+        return SyncPlan(full.to_dict(), current, "reprocessing failed messages: full pass of the window")
     if mode == "full" or force_full:
         note = "history id expired: full sync of the window instead" if force_full else "full sync of the window"
         return SyncPlan(full.to_dict(), current, note)
     if not stored or current is None:
         return SyncPlan(full.to_dict(), current, "no stored history id yet: full sync of the window")
-    if str(current) == str(stored):
+    if str(current) == str(stored) and not _has_retryable(business_id):
         return SyncPlan(None, stored, "mailbox unchanged since the last sync")
     cursor = MailboxCursor(phase="history", business_id=business_id, mailbox_id=mailbox_id, start_history_id=stored)
     return SyncPlan(cursor.to_dict(), current, f"incremental sync from history id {stored}")
+
+
+def _has_retryable(business_id: int) -> bool:
+    """Messages that failed for a transient reason are retried even when no new mail arrived."""
+    with session_scope() as session:
+        return bool(retryable_message_ids(session, business_id, 1))

@@ -6,13 +6,16 @@ completed, failed (with a message a user can act on) or cancelled.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from prefect import task
+from prefect.client.orchestration import get_client
 from sqlalchemy.orm import Session
 
 from models.db import session_scope
@@ -33,6 +36,7 @@ from models.queries.sync_runs import (
 from models.runs import SyncRun
 from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, NotFoundError, SyncAlreadyRunning
 from receipt_sync.settings import get_settings
+from tasks.progress import run_progress
 
 
 @dataclass(frozen=True)
@@ -140,10 +144,27 @@ def complete_sync_run(run_id: int, mailbox_checkpoint: dict[str, Any] | None) ->
     """Mark the run completed and move the mailbox's incremental starting point; returns its summary."""
     with session_scope() as session:
         run = get_sync_run(session, run_id)
+        run.quota_units = max(run.quota_units or 0, run_progress(run_id).units)  # e.g. an unchanged mailbox's profile
         finish_run(session, run, "completed")
         if mailbox_checkpoint and run.mailbox_id:
             save_mailbox_checkpoint(session, run.mailbox_id, mailbox_checkpoint)
         return run_summary(run)
+
+
+def tag_flow_run(flow_run_id: str | None, tags: list[str]) -> None:
+    """Add the business's tags to the flow run, whoever started it (the Prefect UI's Run button sets none).
+
+    Best effort: the tags help people find runs; a Prefect hiccup here must not fail the sync."""
+    if not flow_run_id:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            current = client.read_flow_run(UUID(flow_run_id)).tags or []
+            missing = [t for t in tags if t not in current]
+            if missing:
+                client.update_flow_run(UUID(flow_run_id), tags=[*current, *missing])
+    except Exception as exc:
+        logging.getLogger(__name__).warning("could not tag flow run %s: %s", flow_run_id, type(exc).__name__)
 
 
 def close_failed_sync_run(run_id: int, status: str, message: str) -> None:

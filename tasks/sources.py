@@ -65,6 +65,20 @@ def mail_source(mailbox_id: int, run_key: str) -> MailSource:
     return source
 
 
+def quota_units(source: MailSource, method: str, count: int = 1) -> int:
+    """Gmail quota units of `count` calls of `method` (`fetch`, `list`, `history`, `profile`); 0 for an mbox."""
+    if not isinstance(source, GmailSource):
+        return 0
+    settings = get_settings()
+    costs = {
+        "fetch": settings.gmail_fetch_cost,
+        "list": settings.gmail_list_cost,
+        "history": settings.gmail_history_cost,
+        "profile": settings.gmail_profile_cost,
+    }
+    return costs[method] * count
+
+
 def on_release(run_key: str, hook: Callable[[str], None]) -> None:
     """Call `hook(run_key)` when the run's sources are released (e.g. to stop its read-ahead)."""
     with _lock:

@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from models.base import utcnow
 from models.db import session_scope
 from models.queries.ingest import insert_receipt, record_processed
+from models.queries.message_errors import retryable_message_ids
 from models.runs import SyncRun
 from receipt_sync.isolation import shared_analyser
 from receipt_sync.mail.base import FetchFailure, RawMessage
@@ -24,10 +25,13 @@ from receipt_sync.pipeline import AnalysedMessage, MessageError
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
 from tasks.page_pipeline import FetchedPage, run_pipeline
+from tasks.progress import run_progress
 from tasks.retry import transient_retries
-from tasks.sources import mail_source
+from tasks.sources import mail_source, quota_units
 
 MESSAGE_ERRORS_KEPT = 200
+ERROR_TEXT_LIMIT = 500
+ANALYSIS_SLICE = 20  # messages analysed between two progress reports
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class MailboxCursor:
     before: str | None = None
     query: str | None = None
     remaining: int | None = None
+    retry_failed: bool = False  # reprocessing: fetch again the messages that failed before
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +61,8 @@ class MailboxCursor:
 class PageOutcome:
     next_cursor: dict[str, Any] | None
     scanned: int
+    skipped: int
+    fetched: int
     saved: int
     duplicates: int
     errors: int
@@ -71,7 +78,9 @@ def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None
         page_size = max(1, min(page_size, cursor.remaining))
     if cursor.phase == "history":
         page = source.list_history(start_history_id=cursor.start_history_id or "", page_token=cursor.page_token)
-        return page.message_ids, page.next_page_token, None, page.history_id
+        run_progress(run_id).spent(quota_units(source, "history"))
+        return page.message_ids + _retry_first(cursor, page_size), page.next_page_token, None, page.history_id
+    run_progress(run_id).spent(quota_units(source, "list"))
     listing = source.list_messages(
         page_token=cursor.page_token,
         after=datetime.fromisoformat(cursor.after) if cursor.after else None,
@@ -82,6 +91,14 @@ def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None
     return listing.message_ids, listing.next_page_token, listing.result_size_estimate, None
 
 
+def _retry_first(cursor: MailboxCursor, page_size: int) -> list[str]:
+    """History lists only new mail: its first page also carries the messages that failed transiently before."""
+    if cursor.page_token is not None:
+        return []
+    with session_scope() as session:
+        return retryable_message_ids(session, cursor.business_id, page_size)
+
+
 def _list_page(run_id: int) -> Callable[[dict[str, Any]], FetchedPage]:
     """A lister for the run's pipeline: one page of ids (deduplicated, cut at the run's cap) at a cursor."""
 
@@ -89,7 +106,8 @@ def _list_page(run_id: int) -> Callable[[dict[str, Any]], FetchedPage]:
         cur = MailboxCursor.from_dict(cursor)
         ids, next_token, estimate, history_id = _list_ids(cur, run_id)
         ids = list(dict.fromkeys(ids))
-        return FetchedPage(ids[: cur.remaining] if cur.remaining is not None else ids, next_token, estimate, history_id)
+        ids = ids[: cur.remaining] if cur.remaining is not None else ids
+        return FetchedPage(ids, next_token, estimate, history_id, retry_failed=cur.retry_failed)
 
     return lister
 
@@ -136,16 +154,23 @@ def _receipt_values(cursor: MailboxCursor, run_id: int, message: AnalysedMessage
     }
 
 
-def _analyse(fetched: list[RawMessage | FetchFailure]) -> list[AnalysedMessage | MessageError]:
-    """Each message in a child process within the per-message budget: a hostile one fails alone."""
+def _analyse(run_id: int, fetched: list[RawMessage | FetchFailure]) -> list[AnalysedMessage | MessageError]:
+    """Each message in a child process within the per-message budget: a hostile one fails alone. A fetch that
+    failed is a transient error (later syncs try it again). Progress is reported slice by slice."""
     settings = get_settings()
     raws = [item for item in fetched if isinstance(item, RawMessage)]
-    analysed = shared_analyser().analyse(
-        raws, budget=settings.message_time_budget_seconds, max_attachment_bytes=settings.max_attachment_bytes
-    )
+    analysed: list[AnalysedMessage | MessageError] = []
+    for start in range(0, len(raws), ANALYSIS_SLICE):
+        chunk = raws[start : start + ANALYSIS_SLICE]
+        analysed += shared_analyser().analyse(
+            chunk, budget=settings.message_time_budget_seconds, max_attachment_bytes=settings.max_attachment_bytes
+        )
+        run_progress(run_id).looked_at(r.id for r in chunk)
     by_id = dict(zip((id(r) for r in raws), analysed, strict=True))
     return [
-        MessageError(item.id, f"could not fetch: {item.error}") if isinstance(item, FetchFailure) else by_id[id(item)]
+        MessageError(item.id, f"could not fetch: {item.error}", transient=True)
+        if isinstance(item, FetchFailure)
+        else by_id[id(item)]
         for item in fetched
     ]
 
@@ -172,18 +197,22 @@ def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutc
     nxt = _next_cursor(cur, page.next_token, len(page.ids))
     if nxt is not None:
         pipeline.read_ahead(nxt.to_dict(), lister)
-    results = _analyse(page.fetched)
+    results = _analyse(run_id, page.fetched)
     storage = open_storage()
     uploads = {r.message_id: _upload(storage, cur.business_id, r) for r in results if _is_receipt(r)}
     saved, conflicts = _store(cur, run_id, results, uploads)
-    errors = [r for r in results if isinstance(r, MessageError)] + _tolerated_defects(results)
+    errors = [_error_entry(r) for r in results if isinstance(r, MessageError)] + _tolerated_defects(results)
+    _log_errors(errors)
     duplicates = len(page.skipped) + conflicts
     counters = {"scanned": len(page.ids), "saved": saved, "duplicates": duplicates, "errors": len(errors)}
     percent = _commit_progress(run_id, counters, errors, nxt, page.estimate)
+    run_progress(run_id).committed(page.ids)
     pipeline.committed(cursor)
     return PageOutcome(
         next_cursor=nxt.to_dict() if nxt else None,
         scanned=len(page.ids),
+        skipped=len(page.skipped),
+        fetched=len(page.fetched),
         saved=saved,
         duplicates=duplicates,
         errors=len(errors),
@@ -192,13 +221,26 @@ def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutc
     )
 
 
-def _tolerated_defects(results: list[AnalysedMessage | MessageError]) -> list[MessageError]:
+def _error_entry(error: MessageError) -> dict[str, str]:
+    """A failed message as the run lists it: id, reason and kind — never its content."""
+    kind = "transient" if error.transient else "permanent"
+    return {"message_id": error.message_id, "error": error.error[:ERROR_TEXT_LIMIT], "kind": kind}
+
+
+def _tolerated_defects(results: list[AnalysedMessage | MessageError]) -> list[dict[str, str]]:
     """Damaged but readable mail: counted as that message's error, while what it holds is still stored."""
     return [
-        MessageError(r.message_id, "; ".join(r.defects))
+        {"message_id": r.message_id, "error": "; ".join(r.defects)[:ERROR_TEXT_LIMIT], "kind": "damaged"}
         for r in results
         if isinstance(r, AnalysedMessage) and r.defects
     ]
+
+
+def _log_errors(errors: list[dict[str, str]]) -> None:
+    """One WARNING per failed message, so the Prefect UI shows what the run table holds (ids and reasons only)."""
+    logger = get_run_logger()
+    for error in errors:
+        logger.warning("message %s failed (%s): %s", error["message_id"], error["kind"], error["error"])
 
 
 def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
@@ -215,8 +257,7 @@ def _store(
     with session_scope() as session:
         for result in results:
             if isinstance(result, MessageError):
-                if not result.error.startswith("could not fetch"):
-                    ledger.append((result.message_id, "error", result.error[:1000]))
+                ledger.append((result.message_id, "retry" if result.transient else "error", result.error[:1000]))
                 continue
             if result.extraction.kept:
                 inserted = insert_receipt(session, _receipt_values(cur, run_id, result), uploads[result.message_id])
@@ -225,12 +266,16 @@ def _store(
                 ledger.append((result.message_id, "receipt" if result.extraction.is_receipt else "needs_review", None))
             else:
                 ledger.append((result.message_id, "not_receipt", None))
-        record_processed(session, cur.business_id, ledger)
+        record_processed(session, cur.business_id, ledger, sync_run_id=run_id)
     return saved, conflicts
 
 
 def _commit_progress(
-    run_id: int, counters: dict[str, int], errors: list[MessageError], nxt: MailboxCursor | None, estimate: int | None
+    run_id: int,
+    counters: dict[str, int],
+    errors: list[dict[str, str]],
+    nxt: MailboxCursor | None,
+    estimate: int | None,
 ) -> float:
     with session_scope() as session:
         run = session.get(SyncRun, run_id, with_for_update=session.get_bind().dialect.name == "postgresql")
@@ -240,13 +285,15 @@ def _commit_progress(
         run.receipts_saved += counters["saved"]
         run.duplicates_skipped += counters["duplicates"]
         run.errors_count += counters["errors"]
+        progress = run_progress(run_id)  # running totals: the in-page reporter writes them too
+        run.messages_fetched, run.quota_units = max(run.messages_fetched, progress.fetched), progress.units
         if estimate and not run.messages_estimated:
             run.messages_estimated = estimate
-        if errors:
-            kept = (run.message_errors or []) + [{"message_id": e.message_id, "error": e.error} for e in errors]
-            run.message_errors = kept[-MESSAGE_ERRORS_KEPT:]
+        if errors:  # the first ones are kept: the count says how many there were
+            run.message_errors = ((run.message_errors or []) + errors)[:MESSAGE_ERRORS_KEPT]
         run.checkpoint = {**(run.checkpoint or {}), "cursor": nxt.to_dict() if nxt else None}
         if run.messages_estimated:
-            run.percent = min(99.0, round(100.0 * run.messages_scanned / run.messages_estimated, 1))
+            done = min(99.0, round(100.0 * run.messages_scanned / run.messages_estimated, 1))
+            run.percent = max(run.percent or 0.0, done)  # the in-page reporter may have gone a little further
         run.heartbeat_at = utcnow()
         return run.percent

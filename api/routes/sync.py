@@ -8,9 +8,19 @@ from fastapi import APIRouter, Query
 
 from api.deps import CallerDep, SessionDep, SettingsDep, VisibleSyncRun
 from api.responses import CONFLICT, ERRORS, SYNC_TRIGGER_ERRORS, UNAVAILABLE
-from api.schemas import Id, SyncRequest, SyncRunList, SyncRunPublic
+from api.schemas import (
+    FailedMessageList,
+    FailedMessagePublic,
+    Id,
+    ReprocessRequest,
+    RunErrorList,
+    SyncRequest,
+    SyncRunList,
+    SyncRunPublic,
+)
 from models.queries import sync_runs as q
 from receipt_sync.errors import NotFoundError
+from services import message_errors as errors_service
 from services import sync_requests as sync_service
 
 router = APIRouter(prefix="/api/receipts/sync", tags=["sync"], responses=ERRORS)
@@ -70,4 +80,36 @@ def rerun_sync(old: VisibleSyncRun, session: SessionDep, settings: SettingsDep) 
 def cancel_sync(run: VisibleSyncRun, session: SessionDep, settings: SettingsDep) -> SyncRunPublic:
     """Cancel a queued or running run (its Prefect flow run goes to Cancelling)."""
     run = sync_service.cancel_sync_run(session, settings, run)
+    return SyncRunPublic.from_view(sync_service.reconcile(session, settings, run))
+
+
+@router.get("/runs/{run_id}/errors", response_model=RunErrorList)
+def list_run_errors(run: VisibleSyncRun) -> RunErrorList:
+    """The messages that failed in one run, with their reasons (ids and reasons only, never content)."""
+    items = errors_service.run_message_errors(run)
+    return RunErrorList.model_validate({"run_id": run.id, "errors_count": run.errors_count, "items": items})
+
+
+@router.get("/errors", response_model=FailedMessageList)
+def list_failed_messages(
+    session: SessionDep,
+    caller: CallerDep,
+    business_id: BusinessQuery = None,
+    before_id: Annotated[Id | None, Query(description="Keyset cursor: failures older than this id.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> FailedMessageList:
+    """The business's messages that are failed now, newest first: reason, kind, attempts, whether syncs retry it."""
+    scope = caller.business_scope(business_id)
+    rows = errors_service.business_failed_messages(session, scope, before_id=before_id, limit=limit)
+    items = [FailedMessagePublic.model_validate(row, from_attributes=True) for row in rows]
+    return FailedMessageList(items=items, next_before_id=items[-1].id if len(items) == limit else None)
+
+
+@router.post("/reprocess-errors", status_code=202, response_model=SyncRunPublic, responses=SYNC_TRIGGER_ERRORS)
+def reprocess_failed_messages(
+    body: ReprocessRequest, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> SyncRunPublic:
+    """Queue a sync that fetches and analyses the business's failed messages again (409 / 503 like a sync)."""
+    business_id = caller.acting_business(session, body.business_id)
+    run = errors_service.request_reprocess(session, settings, business_id=business_id, months_back=body.months_back)
     return SyncRunPublic.from_view(sync_service.reconcile(session, settings, run))

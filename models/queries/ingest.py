@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from models.ledger import ProcessedMessage
+from models.base import utcnow
+from models.ledger import FAILED_OUTCOMES, MAX_TRANSIENT_ATTEMPTS, ProcessedMessage
 from models.receipt import Receipt, ReceiptDocument
 
 
@@ -22,26 +23,59 @@ def _insert(session: Session, table: Any) -> Insert:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def already_processed(session: Session, business_id: int, message_ids: Sequence[str]) -> set[str]:
+def already_processed(
+    session: Session, business_id: int, message_ids: Sequence[str], *, retry_failed: bool = False
+) -> set[str]:
+    """The ids a sync skips: every ledger entry but transient failures with attempts left; with
+    `retry_failed` (reprocessing failed messages), failed messages are not skipped either."""
     if not message_ids:
         return set()
+    pm = ProcessedMessage
+    retryable = and_(pm.outcome == "retry", pm.attempts < MAX_TRANSIENT_ATTEMPTS)
+    still_to_do = pm.outcome.in_(FAILED_OUTCOMES) if retry_failed else retryable
     rows = session.scalars(
-        select(ProcessedMessage.message_id).where(
-            ProcessedMessage.business_id == business_id, ProcessedMessage.message_id.in_(list(message_ids))
-        )
+        select(pm.message_id).where(pm.business_id == business_id, pm.message_id.in_(list(message_ids)), ~still_to_do)
     )
     return set(rows)
 
 
-def record_processed(session: Session, business_id: int, outcomes: Iterable[tuple[str, str, str | None]]) -> None:
-    """Ledger rows `(message_id, outcome, error)`; a message already in the ledger keeps its first entry."""
+def record_processed(
+    session: Session,
+    business_id: int,
+    outcomes: Iterable[tuple[str, str, str | None]],
+    sync_run_id: int | None = None,
+) -> None:
+    """Ledger rows `(message_id, outcome, error)`. A message already in the ledger keeps its entry, unless
+    that entry is a failure: then this attempt's outcome replaces it and its attempts are counted."""
+    now = utcnow()
     values = [
-        {"business_id": business_id, "message_id": mid, "outcome": outcome, "error": error}
+        {
+            "business_id": business_id,
+            "message_id": mid,
+            "outcome": outcome,
+            "error": error,
+            "sync_run_id": sync_run_id,
+            "processed_at": now,
+        }
         for mid, outcome, error in outcomes
     ]
-    if values:
-        stmt = _insert(session, ProcessedMessage).values(values)
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["business_id", "message_id"]))
+    if not values:
+        return
+    stmt = _insert(session, ProcessedMessage).values(values)
+    pm = ProcessedMessage.__table__.c
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["business_id", "message_id"],
+            set_={
+                "outcome": stmt.excluded.outcome,
+                "error": stmt.excluded.error,
+                "sync_run_id": stmt.excluded.sync_run_id,
+                "attempts": pm.attempts + 1,
+                "processed_at": stmt.excluded.processed_at,
+            },
+            where=pm.outcome.in_(FAILED_OUTCOMES),
+        )
+    )
 
 
 def insert_receipt(session: Session, values: dict[str, Any], documents: Sequence[dict[str, Any]]) -> int | None:

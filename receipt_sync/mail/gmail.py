@@ -46,7 +46,7 @@ from receipt_sync.mail.gmail_errors import (
     retry_after_of,
 )
 from receipt_sync.mail.quota import AcquireOnly, MailboxQuota, as_quota
-from receipt_sync.retry import MAIL_ATTEMPTS, retrying
+from receipt_sync.retry import MAIL_ATTEMPTS, RATE_LIMIT_PATIENCE_SECONDS, retrying
 from receipt_sync.settings import Settings
 
 GMAIL_READONLY_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
@@ -65,6 +65,7 @@ class GmailSource:
         limiter: MailboxQuota | AcquireOnly | None = None,
         timeout: float = 60.0,
         attempts: int = MAIL_ATTEMPTS,
+        rate_limit_patience_seconds: float = RATE_LIMIT_PATIENCE_SECONDS,
         retry_base_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -79,11 +80,13 @@ class GmailSource:
             client_secret=secret.get_secret_value(),
         )
         self.address = address
+        self.messages_total: int | None = None  # the mailbox's size, from the last getProfile answer
         self._endpoint = settings.gmail_api_endpoint.rstrip("/")
         self._settings = settings
         self._quota = as_quota(limiter)
         self._timeout = timeout
         self._attempts = attempts
+        self._patience = rate_limit_patience_seconds
         base = settings.gmail_retry_base_seconds if retry_base_seconds is None else retry_base_seconds
         self._retry_base = base
         self._sleep = sleep
@@ -99,6 +102,7 @@ class GmailSource:
         """The mailbox's history id (1 unit); also learns the address if it was not given."""
         profile = self._call(self._users().getProfile(userId="me"), self._settings.gmail_profile_cost)
         self.address = self.address or profile.get("emailAddress")
+        self.messages_total = profile.get("messagesTotal")
         return str(profile["historyId"]) if profile.get("historyId") else None
 
     def email_address(self) -> str:
@@ -202,6 +206,8 @@ class GmailSource:
             base=self._retry_base,
             attempts=self._attempts,
             retry_after=lambda exc: getattr(exc, "retry_after", None),
+            patient=lambda exc: bool(getattr(exc, "rate_limited", False)),
+            patience_seconds=self._patience,
             sleep=self._sleep,
         )
 
@@ -283,6 +289,7 @@ class GmailSource:
             raise TransientMailError(
                 f"Gmail kept refusing {len(waits)} message fetches (rate limited or unavailable); try again later.",
                 retry_after=retry_after,
+                rate_limited=len(refused) == len(waits),  # only pacing, no part failing
             )
 
 

@@ -100,6 +100,7 @@ def _http_error(exc: HttpError, address: str | None, not_found: type[Exception])
         return TransientMailError(
             f"Gmail is busy (HTTP {status} {reason or ''}); retrying later.".replace(" )", ")"),
             retry_after=retry_after_of(exc),
+            rate_limited=status == 429 or reason in RATE_LIMIT_REASONS,
         )
     if status == 404:
         return not_found(f"Gmail no longer has this item (HTTP 404 {reason or ''}).".replace(" )", ")"))

@@ -123,7 +123,9 @@ class MailboxQuota:
             self.rate_limited_answers += 1
             self._learn_refusal(concurrent)
             backoff = random.uniform(0.5, 1.0) * BASE_PAUSE_SECONDS * 2 ** min(self._refusals - 1, 6)
-            pause = min(max(backoff, retry_after or 0.0), MAX_PAUSE_SECONDS)
+            # Gmail's Retry-After when it gives one: the limiter already slows down by learning, and a
+            # refused message may be sent alone many times while it learns (growing pauses would add up).
+            pause = min(backoff if retry_after is None else retry_after, MAX_PAUSE_SECONDS)
             self._paused_until = max(self._paused_until, self._clock() + pause)
             self._cond.notify_all()
             return pause

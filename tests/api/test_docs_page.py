@@ -9,30 +9,29 @@ from pathlib import Path
 
 import pytest
 
+from scripts.screenshots import CHROMIUM, CHROMIUM_FLAGS
 from tests.fixtures.prefect_server import api_server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# No network beyond loopback for the browser: a CDN asset would simply fail to load, as on an offline host.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
+# No network beyond loopback for the browser: a CDN asset simply fails to load, as on an offline host.
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
 
 
 def _rendered_dom(url: str, profile: Path) -> str:
-    cmd = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom", url]
+    cmd = [
+        CHROMIUM,
+        *CHROMIUM_FLAGS,
+        OFFLINE,
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+        url,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)  # type: ignore[arg-type]
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium (.ci/run installs it)")
+@pytest.mark.skipif(not shutil.which(CHROMIUM), reason="apt-get install chromium (.ci/run installs it)")
 def test_the_docs_page_renders_the_api_offline(api_env: dict[str, str], tmp_path: Path) -> None:
     with api_server({**os.environ, **api_env}) as base:
         dom = _rendered_dom(f"{base}/docs", tmp_path / "profile")

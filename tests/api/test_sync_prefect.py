@@ -62,7 +62,8 @@ def test_fifty_concurrent_triggers_make_exactly_one_run(
     runs = [r for r in flow_runs_tagged(prefect, f"business:{world.a.business_id}") if r["id"] not in before]
     seen = [(r["id"], r["name"], r["state"]["type"], r["created"]) for r in runs]
     assert [r["id"] for r in runs] == [accepted["flow_run_id"]], seen
-    assert runs[0]["name"] == f"gmail-sync/business-{world.a.business_id}/full"
+    assert runs[0]["name"] == f"gmail-sync/alpha-ltd-{world.a.business_id}/full"
+    assert "business-name:Alpha Ltd" in runs[0]["tags"]
     assert runs[0]["parameters"]["sync_run_id"] == accepted["id"]
     assert accepted["prefect_state"]["type"] == "SCHEDULED"
 

@@ -83,7 +83,7 @@ def test_a_sync_failed_mid_way_and_retried_from_prefect_resumes_and_stores_each_
     assert "400" in (failed["state"]["message"] or "") or failed["state"]["name"] == "Failed"
     stored_before = stored_message_ids(business_id)
     assert 0 < len(stored_before) < len(receipt_ids(mailbox))  # it really stopped half-way
-    name = f"gmail-sync/business-{business_id}/full"
+    name = f"gmail-sync/retry-ltd-{business_id}/full"
     alert = wait_for(lambda: next((a for a in alert_webhook.received if name in a["subject"]), None), "the alert", 60)
     assert "Failed" in alert["subject"] and "Retry it from the Prefect UI" in alert["text"]
     assert REFRESH_TOKEN not in json.dumps(alert)

@@ -114,7 +114,7 @@ def test_scheduled_fan_out_starts_exactly_one_incremental_sync(
     assert (started.mode, started.trigger, started.status) == ("incremental", "schedule", "queued")
     flow_runs = flow_runs_tagged(receipts_up.prefect_api_url, f"business:{idle}", "parked")
     assert [r["id"] for r in flow_runs] == [started.flow_run_id]
-    assert flow_runs[0]["name"] == f"gmail-sync/business-{idle}/incremental"
+    assert flow_runs[0]["name"] == f"gmail-sync/idle-{idle}/incremental"
     assert [r.status for r in _runs(busy)] == ["running"]
     assert _runs(reauth) == []
     for business_id in (busy, reauth):

@@ -72,7 +72,7 @@ def test_a_sync_requested_from_the_api_runs_through_the_deployment_on_the_worker
         "Prefect to close the flow run",
         timeout=30,
     )
-    assert prefect_run["name"] == f"gmail-sync/business-{business_id}/full"
+    assert prefect_run["name"] == f"gmail-sync/up-ltd-{business_id}/full"
     assert prefect_run["state"]["type"] == "COMPLETED" and f"business:{business_id}" in prefect_run["tags"]
 
 

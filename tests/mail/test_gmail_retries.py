@@ -33,7 +33,7 @@ def gmail() -> Iterator[FakeGmailServer]:
 @pytest.fixture
 def source(gmail: FakeGmailServer) -> Iterator[GmailSource]:
     settings = settings_for(gmail, gmail_batch_size=10)
-    source = GmailSource(REFRESH_TOKEN, settings, retry_base_seconds=0.01, timeout=0.3)
+    source = GmailSource(REFRESH_TOKEN, settings, retry_base_seconds=0.01, timeout=0.3, rate_limit_patience_seconds=0)
     yield source
     source.close()
 
@@ -86,3 +86,17 @@ def test_retry_after_is_honoured_and_permanent_errors_are_not_retried(gmail: Fak
     with pytest.raises(PermanentMailError):
         source.list_messages(page_token=None)
     assert len(gmail.calls("messages.list")) == 4 and len(waits) == 2
+
+
+def test_rate_limits_are_waited_out_longer_than_failures(gmail: FakeGmailServer) -> None:
+    """A 429 is Gmail pacing the mailbox: retried for the patience time, beyond the attempts a failure gets."""
+    waits: list[float] = []
+    settings = settings_for(gmail, gmail_batch_size=10)
+    source = GmailSource(REFRESH_TOKEN, settings, retry_base_seconds=0.01, sleep=waits.append)
+    source.current_history_id()
+    gmail.fail_next(MAIL_ATTEMPTS + 2, status=429, method="messages.get")
+    fetched = source.fetch_messages(gmail.message_ids[:1])
+    assert isinstance(fetched[0], RawMessage) and len(waits) == MAIL_ATTEMPTS + 2
+    gmail.fail_next(MAIL_ATTEMPTS + 2, status=503, method="messages.get")
+    with pytest.raises(TransientMailError):
+        source.fetch_messages(gmail.message_ids[:1])

@@ -65,7 +65,8 @@ def settings_for(server: FakeGmailServer, **overrides: object) -> Settings:
 
 @pytest.fixture
 def source(gmail: FakeGmailServer) -> Iterator[GmailSource]:
-    source = GmailSource(REFRESH_TOKEN, settings_for(gmail, gmail_batch_size=10), retry_base_seconds=0.01)
+    settings = settings_for(gmail, gmail_batch_size=10)
+    source = GmailSource(REFRESH_TOKEN, settings, retry_base_seconds=0.01, rate_limit_patience_seconds=0)
     yield source
     source.close()
 
@@ -231,7 +232,7 @@ def test_listing_errors_map_to_domain_errors(
     gmail: FakeGmailServer, source: GmailSource, status: int, reason: str, expected: type[Exception]
 ) -> None:
     waits: list[float] = []
-    patient = GmailSource(REFRESH_TOKEN, settings_for(gmail), sleep=waits.append)
+    patient = GmailSource(REFRESH_TOKEN, settings_for(gmail), sleep=waits.append, rate_limit_patience_seconds=0)
     gmail.fail_next(MAIL_ATTEMPTS, status=status, reason=reason, retry_after=7, method="messages.list")
     with pytest.raises(expected) as caught:
         patient.list_messages(page_token=None)
