@@ -15,8 +15,8 @@ WORKDIR /app
 # Dependencies first (cached while only the code changes): install the project's requirements from
 # pyproject.toml, at the versions pinned in constraints.txt, with a stub package, then the real code.
 COPY pyproject.toml README.md constraints.txt ./
-RUN mkdir -p receipt_sync && touch receipt_sync/__init__.py cli.py \
-    && pip install -c constraints.txt . && pip uninstall -y receipt-sync && rm -rf receipt_sync cli.py build *.egg-info
+RUN mkdir -p receipt_sync cli && touch receipt_sync/__init__.py cli/__init__.py \
+    && pip install -c constraints.txt . && pip uninstall -y receipt-sync && rm -rf receipt_sync cli build *.egg-info
 
 COPY . .
 RUN pip install --no-deps -e . \

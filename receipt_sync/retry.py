@@ -22,7 +22,9 @@ Worst cases (defaults; bases come from settings so tests shorten them without ch
   1+2+4+8+16 s ×≤1.5 = 46.5 s at most, up to 5 × 32 s = 160 s when Gmail's `Retry-After` asks for more.
   A rate-limit refusal (429, 403 rate limit) is Gmail pacing the mailbox, and the adaptive limiter may send a
   refused message alone again and again while it learns: it is retried for `RATE_LIMIT_PATIENCE_SECONDS`
-  (300 s) from the first attempt, and at least 6 times: with waits capped at 32 s, at most ~14 requests.
+  (300 s) from the first attempt, and at least 6 times. It waits the answer's Retry-After (jittered) when Gmail
+  names one — so at most 300 s ÷ Retry-After requests (300 with Gmail's usual 1 s), each already paced by the
+  mailbox's limiter — else the exponential waits above (at most ~14 requests).
 - A page or plan task (database or storage failure): `TASK_RETRIES` = 5, so 6 task runs, waits (base 2 s)
   2+4+8+16+32 s ×≤1.5 = 93 s; its mail is fetched once (the page cache survives a task retry).
 - Creating the project quota's Prefect limit (services/project_quota.py): 3 attempts, 0.2 + 0.4 s ×≤1.5.
@@ -62,14 +64,23 @@ def jittered(delay: float) -> float:
 
 
 def wait_for(
-    base: float, cap: float = MAX_WAIT_SECONDS, retry_after: Callable[[BaseException], float | None] | None = None
+    base: float,
+    cap: float = MAX_WAIT_SECONDS,
+    retry_after: Callable[[BaseException], float | None] | None = None,
+    patient: Callable[[BaseException], bool] | None = None,
 ) -> Callable[[RetryCallState], float]:
-    """A tenacity wait: jittered exponential back-off, at least the failure's Retry-After, at most `cap`."""
+    """A tenacity wait: jittered exponential back-off, at least the failure's Retry-After, at most `cap`.
+
+    A rate-limit refusal that names its Retry-After waits that long (jittered), not longer: the server said when
+    to come back, and the mailbox's limiter has already slowed down — growing the wait as well would spend the
+    patience on sleeping while a refused message is sent alone during a storm."""
 
     def wait(state: RetryCallState) -> float:
-        nominal = jittered(base * 2 ** (state.attempt_number - 1))
         exc = state.outcome.exception() if state.outcome is not None else None
         asked = retry_after(exc) if retry_after is not None and exc is not None else None
+        if asked and patient is not None and exc is not None and patient(exc):
+            return min(jittered(asked), cap)
+        nominal = jittered(base * 2 ** (state.attempt_number - 1))
         return min(max(nominal, asked or 0.0), cap)
 
     return wait
@@ -100,7 +111,7 @@ def retrying(
     return Retrying(
         retry=retry_if_exception_type(retry_on),
         stop=stop,
-        wait=wait_for(base, cap, retry_after),
+        wait=wait_for(base, cap, retry_after, patient),
         sleep=sleep,
         reraise=True,
     )
