@@ -12,7 +12,9 @@ history id back (a new message since their last sync) and the round must start e
 
 Measured per round: wall time, CPU seconds per mailbox across this process (the flow), the Prefect server and
 PostgreSQL, Gmail units per mailbox, Prefect API latency (p50/p95 of a sampler calling it every 0.25 s during
-the round), flow runs created, and `database is locked` lines in the server's log. Prints JSON.
+the round), flow runs created, `database is locked` lines in the server's log, and how many bytes the round
+added to each database (product and Prefect, per table: the history-growth measure of issue 11 item 6). Prints
+JSON.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Topology:
     server_log: str
     postgres_pids: list[int]
     history_id: str
+    product_db: str
+    prefect_db: str
 
 
 def _cpu(pids: list[int]) -> float:
@@ -105,7 +109,7 @@ def topology() -> Iterator[Topology]:
             server_pid = _server_pid(server.api_url)
             history_id = gmail.command("log")["history_id"]
             yield Topology(gmail, server.api_url, server_pid, str(server.log), _postgres_pids(str(pg.server.pgdata)),
-                           str(history_id))  # fmt: skip
+                           str(history_id), pg.url("bench"), pg.url("prefect"))  # fmt: skip
 
 
 def _server_pid(api_url: str) -> int:
@@ -181,10 +185,25 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def database_bytes(url: str) -> dict[str, int]:
+    """Bytes per table (with indexes and TOAST) of one database: what a round adds to each."""
+    from models.db import session_scope
+    from models.queries.retention import table_sizes
+
+    with session_scope(url) as session:
+        return table_sizes(session)
+
+
+def _growth(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    grown = {name: after[name] - before.get(name, 0) for name in after}
+    return {name: delta for name, delta in sorted(grown.items(), key=lambda kv: -kv[1]) if delta}
+
+
 def one_round(top: Topology, mailboxes: int) -> dict[str, Any]:
     from flows.incremental_syncs import incremental_syncs
 
     top.gmail.command("clear")
+    product_before, prefect_before = database_bytes(top.product_db), database_bytes(top.prefect_db)
     runs_before = _count_flow_runs(top.prefect_api)
     others = [top.server_pid, *top.postgres_pids]
     cpu_before = time.process_time() + _cpu(others)
@@ -199,6 +218,8 @@ def one_round(top: Topology, mailboxes: int) -> dict[str, Any]:
     log = top.gmail.log()
     units = sum(r["units"] or 0 for r in log)
     locked = Path(top.server_log).read_text(errors="replace").count("database is locked")
+    product_growth = _growth(product_before, database_bytes(top.product_db))
+    prefect_growth = _growth(prefect_before, database_bytes(top.prefect_db))
     return {
         "mailboxes": mailboxes,
         "round_wall_s": round(wall, 2),
@@ -212,6 +233,11 @@ def one_round(top: Topology, mailboxes: int) -> dict[str, Any]:
         "started": len(result["started"]),
         "unchanged": len(result["unchanged"]),
         "database_is_locked": locked,
+        # Disk growth in whole 8 kB pages (pg_total_relation_size); VACUUM later reuses pruned rows' space.
+        "product_db_growth_bytes": sum(product_growth.values()),
+        "product_db_growth_by_table": product_growth,
+        "prefect_db_growth_bytes": sum(prefect_growth.values()),
+        "prefect_db_growth_by_table": dict(list(prefect_growth.items())[:8]),
     }
 
 

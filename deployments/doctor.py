@@ -169,6 +169,15 @@ def check_probes(settings: Settings) -> str:
         return probe_summary(session)
 
 
+def check_run_history(settings: Settings) -> str:
+    """How much run history is stored and how much the next round prunes: reported, never deleted here."""
+    from models.db import session_scope
+    from services.retention import history_report
+
+    with session_scope() as session:
+        return history_report(session, settings)
+
+
 def check_storage(settings: Settings) -> str:
     from receipt_sync.storage import open_storage
 
@@ -197,6 +206,7 @@ CHECKS: list[tuple[str, Callable[[Settings], str], tuple[str, ...]]] = [
     ("dead runs", check_dead_runs, ("prefect api", "database")),
     ("alerts", check_alerts, ("prefect api",)),
     ("mailbox probes", check_probes, ("database",)),
+    ("run history", check_run_history, ("database",)),
     ("object storage", check_storage, ()),
 ]
 

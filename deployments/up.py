@@ -33,6 +33,7 @@ from receipt_sync.errors import ConfigurationError, OrchestratorUnavailable
 from receipt_sync.polling import poll_until
 from receipt_sync.retry import backoff_delays
 from receipt_sync.settings import Settings, get_settings, load_settings
+from services.retention import prefect_retention_env
 
 HOST = "127.0.0.1"
 GRACE_SECONDS = 10.0
@@ -248,13 +249,20 @@ def _venv_bin(name: str) -> str:
     return str(beside) if beside.exists() else name
 
 
-def start_prefect_server(stack: Stack, config: UpConfig, logs: Path) -> None:
-    cmd = [prefect_executable(), "server", "start", "--host", HOST, "--port", str(config.prefect_port)]
+def prefect_server_env(config: UpConfig, settings: Settings) -> dict[str, str]:
+    """The Prefect server's environment: its database, and its history bounded by the db_vacuum service."""
     env = child_env(config)
     for name in PREFECT_DB_VARIABLES:
         env.pop(name, None)
     if config.prefect_database_url:
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = config.prefect_database_url
+    env.update(prefect_retention_env(settings, env))
+    return env
+
+
+def start_prefect_server(stack: Stack, config: UpConfig, logs: Path) -> None:
+    cmd = [prefect_executable(), "server", "start", "--host", HOST, "--port", str(config.prefect_port)]
+    env = prefect_server_env(config, get_settings())
     child = stack.start("prefect server", cmd, env, logs / "prefect-server.log")
     wait_until(http_ok(f"{config.prefect_api_url}/health"), child, "the Prefect server", 120, stack.stopping)
 

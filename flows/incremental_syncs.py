@@ -10,7 +10,8 @@ deployment, on its own work queue served before long syncs (the same path as the
 one-active-run guard and the no-worker refusal apply). Businesses whose mailbox `needs_reauth` are skipped
 and logged: only the user reconnecting can fix them. Mailboxes with no completed sync (nor an unchanged probe)
 for `overdue_hours` raise an event that the "overdue mailbox" automation turns into a notification
-(deployments/automations.py).
+(deployments/automations.py). Last, final run records older than RUN_RETENTION_DAYS are pruned
+(services/retention.py).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from services.mailbox_probe import (
     up_to_date_at,
 )
 from services.reconcile import crash_quietly, reconcile_runs
+from services.retention import prune_run_history
 from services.sync_requests import request_sync
 from tasks.mailbox_probes import probe_all
 
@@ -130,6 +132,12 @@ def reconcile_dead_runs() -> str:
     """End every run whose process is gone before planning, so the plan sees those businesses idle."""
     result = reconcile_runs(get_settings())
     return result.summary() + (f" (Prefect unchecked: {result.prefect_error})" if result.prefect_error else "")
+
+
+@task(name="prune-run-history")
+def prune_old_runs() -> str:
+    """Keep our run history bounded: final runs older than RUN_RETENTION_DAYS go (batched, no table lock)."""
+    return prune_run_history(get_settings()).summary()
 
 
 @task(name="crash-stale-flow-run")
@@ -227,6 +235,7 @@ def incremental_syncs(overdue_hours: float = 24) -> dict[str, list[int]]:
             overdue_hours,
         )
         _emit_overdue(mailbox, overdue_hours)
+    logger.info("retention: %s", prune_old_runs())
     if refused:
         raise RuntimeError(f"could not start incremental syncs for businesses {sorted(refused)}: see the log above")
     return {"started": started, "busy": plan.busy, "needs_reauth": plan.needs_reauth, "unchanged": unchanged}

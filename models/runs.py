@@ -35,7 +35,7 @@ class SyncRun(Base):
     mode: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="queued")
     trigger: Mapped[str] = mapped_column(String(20), default="cli")  # api | cli | schedule | rerun | prefect
-    rerun_of_id: Mapped[int | None] = mapped_column(ForeignKey("sync_run.id", ondelete="SET NULL"))
+    rerun_of_id: Mapped[int | None] = mapped_column(ForeignKey("sync_run.id", ondelete="SET NULL"), index=True)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
     parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     pages_done: Mapped[int] = mapped_column(Integer, default=0)

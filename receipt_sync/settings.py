@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     deletion_storage_attempts: int = Field(default=4, gt=0)
     deletion_task_retries: int = Field(default=5, ge=0)
     deletion_deployment: str = "receipt-deletion/receipt-deletion"
+    # History that stays bounded: final sync/deletion run records older than this many days are pruned by the
+    # incremental round (0: keep forever), in batches of `retention_batch_size`; the Prefect server `receipts up`
+    # starts keeps flow runs (with their task runs, logs and artifacts) as long (at least 1 day).
+    run_retention_days: int = Field(default=30, ge=0)
+    retention_batch_size: int = Field(default=1000, gt=0, le=10000)
 
     # Prefect, as the API sees it (PREFECT_API_URL is Prefect's own variable, read here too).
     prefect_api_url: str | None = None

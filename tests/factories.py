@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from models import Receipt, SyncRun
 from models.base import utcnow
 from models.db import session_scope
-from models.deletion import DeletionRun
+from models.deletion import DeletionFailure, DeletionRun
 from models.mailbox import MailboxConnection
 from models.queries.businesses import create_business
 from models.queries.tokens import create_api_token
@@ -93,6 +93,25 @@ def add_deletion_run(business_id: int, status: str = "running", selector: dict[s
         session.add(run)
         session.flush()
         return run.id
+
+
+def end_deletion_run(run_id: int, status: str, ago: timedelta) -> None:
+    """Close a deletion run `ago` in the past (its finish time set, instead of waiting)."""
+    with session_scope() as session:
+        ended = utcnow() - ago
+        session.execute(
+            update(DeletionRun)
+            .where(DeletionRun.id == run_id)
+            .values(status=status, finished_at=ended, updated_at=ended)
+        )
+
+
+def add_deletion_failure(run_id: int, business_id: int, receipt_id: int, key: str = "doc/refused.pdf") -> None:
+    """A document storage refused to delete during `run_id`: kept, and reported, until a retry deletes it."""
+    with session_scope() as session:
+        session.add(
+            DeletionFailure(deletion_run_id=run_id, business_id=business_id, receipt_id=receipt_id, storage_key=key)
+        )
 
 
 def age_run(run_id: int, by: timedelta) -> None:

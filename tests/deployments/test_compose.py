@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from cryptography.fernet import Fernet
+from prefect.settings.models.server.services import ServerServicesDBVacuumSettings
 
 from tests.fixtures.prefect_server import REPO_ROOT
 
@@ -61,3 +63,17 @@ def test_compose_config_fails_naming_a_missing_required_variable(tmp_path: Path,
     result = _config(_documented_env(tmp_path, **{missing: None}))
     assert result.returncode != 0
     assert f"{missing} is required" in result.stderr
+
+
+def test_compose_prefect_server_vacuums_flow_runs_after_30_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names and values compose gives the Prefect server are ones Prefect's own settings parser accepts."""
+    result = _config(_documented_env(tmp_path))
+    environment = yaml.safe_load(result.stdout)["services"]["prefect-server"]["environment"]
+    for key, value in environment.items():
+        if key.startswith("PREFECT_SERVER_SERVICES_DB_VACUUM_"):
+            monkeypatch.setenv(key, str(value))
+    vacuum = ServerServicesDBVacuumSettings()
+    assert vacuum.enabled_vacuum_types == {"events", "flow_runs", "orphans"}
+    assert vacuum.retention_period == timedelta(days=30)

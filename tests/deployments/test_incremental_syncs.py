@@ -101,6 +101,9 @@ def test_scheduled_fan_out_starts_exactly_one_incremental_sync(
     busy = _business("in-progress", run_status="running")
     idle = _business("idle")
     reauth = _business("reauth", mailbox_status="needs_reauth")
+    history = make_business("history")  # no mailbox: only its run history, 40 days old
+    ended = utcnow() - timedelta(days=40)
+    _old, latest = (add_sync_run(history, status="completed", finished_at=ended) for _ in range(2))
 
     prefect = {PREFECT_API_URL: receipts_up.prefect_api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     with temporary_settings(prefect), caplog.at_level(logging.INFO):
@@ -117,3 +120,6 @@ def test_scheduled_fan_out_starts_exactly_one_incremental_sync(
     for business_id in (busy, reauth):
         assert flow_runs_tagged(receipts_up.prefect_api_url, f"business:{business_id}", "parked") == []
     assert f"skipping business {reauth}: its mailbox needs_reauth" in caplog.text
+    # The round also keeps history bounded: the old run goes, the business's latest run stays.
+    assert [r.id for r in _runs(history)] == [latest]
+    assert "retention: pruned 1 sync run(s) and 0 deletion run(s)" in caplog.text

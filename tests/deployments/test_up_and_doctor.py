@@ -83,6 +83,16 @@ def test_doctor_passes_against_a_healthy_up(receipts_up: UpProcess) -> None:
         assert f"[ok  ] {check}" in result.stdout
     assert "[ok  ] object storage" in result.stdout
     assert "[ok  ] alerts" in result.stdout  # ALERT_WEBHOOK_URL is set here, so deploy installed them
+    assert "[ok  ] run history" in result.stdout and "pruned by the next incremental round" in result.stdout
+
+
+def test_the_prefect_server_up_starts_vacuums_old_flow_runs(receipts_up: UpProcess) -> None:
+    """Prefect's history stays bounded: its own settings endpoint shows the db_vacuum service on flow runs,
+    keeping them RUN_RETENTION_DAYS (default 30)."""
+    response = httpx.get(f"{receipts_up.prefect_api_url}/admin/settings", timeout=10)
+    vacuum = response.json()["server"]["services"]["db_vacuum"]
+    assert set(vacuum["enabled"]) == {"events", "flow_runs"}
+    assert vacuum["retention_period"] == "P30D"  # 30 days, as ISO 8601
 
 
 def test_doctor_warns_when_the_failed_run_alert_is_missing(receipts_up: UpProcess) -> None:
