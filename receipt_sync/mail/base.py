@@ -71,3 +71,13 @@ class MailSource(Protocol):
         """The raw messages for `ids`, in the same order; failures are returned, not raised."""
 
     def close(self) -> None: ...
+
+
+class WithoutHistory:
+    """A local source (an mbox file, a folder of documents) has no change history: every sync is a full pass."""
+
+    def current_history_id(self) -> str | None:
+        return None
+
+    def list_history(self, *, start_history_id: str, page_token: str | None) -> HistoryPage:
+        raise NotImplementedError(f"{type(self).__name__} has no change history; run a full sync instead")

@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-from receipt_sync.mail.base import FetchFailure, HistoryPage, ListPage, RawMessage
+from receipt_sync.mail.base import FetchFailure, ListPage, RawMessage, WithoutHistory
 from receipt_sync.mime import decode_bytes
 
 MAX_FILES = 100_000
@@ -69,19 +69,13 @@ def as_email(data: bytes, name: str, modified: datetime | None = None) -> bytes 
     return msg.as_bytes()
 
 
-class FilesSource:
+class FilesSource(WithoutHistory):
     """Pages through the documents under a folder (or one file) in sorted path order."""
 
     def __init__(self, path: Path, *, page_size: int = 200) -> None:
         self.path = Path(path)
         self.page_size = page_size
         self._paths: dict[str, Path] = {}
-
-    def current_history_id(self) -> str | None:
-        return None
-
-    def list_history(self, *, start_history_id: str, page_token: str | None) -> HistoryPage:
-        raise NotImplementedError("a folder of documents has no change history; run a full sync instead")
 
     def list_messages(
         self,

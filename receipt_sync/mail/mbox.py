@@ -23,7 +23,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from receipt_sync.mail.base import FetchFailure, HistoryPage, ListPage, RawMessage
+from receipt_sync.mail.base import FetchFailure, ListPage, RawMessage, WithoutHistory
 
 BLOCK = 1 << 20
 TAKEOUT_LABEL_NAMES = {
@@ -68,7 +68,7 @@ class _Entry:
     raw: bytes
 
 
-class MboxSource:
+class MboxSource(WithoutHistory):
     """Pages through a Takeout `.mbox` in file order; a page token is the byte offset of the next message."""
 
     def __init__(self, path: Path, *, page_size: int = 200) -> None:
@@ -79,13 +79,6 @@ class MboxSource:
         self._scanned_to = 0
         self._scanned_bytes = 0
         self._scanned_count = 0
-
-    def current_history_id(self) -> str | None:
-        """None: an mbox has no history, so every sync of it is a full pass."""
-        return None
-
-    def list_history(self, *, start_history_id: str, page_token: str | None) -> HistoryPage:
-        raise NotImplementedError("an mbox file has no change history; run a full sync instead")
 
     def list_messages(
         self,
