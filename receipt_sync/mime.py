@@ -75,6 +75,7 @@ _EMBEDDED_MESSAGE = re.compile(
 _ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+?)\s*>\s*$")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
+_SPACE_RUN = re.compile(" {2,}")
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}(?![^;\s])")
 _UNSAFE_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -195,7 +196,10 @@ def html_to_text(html: str) -> str:
 
 def normalise_text(text: str) -> str:
     """Whitespace runs as one space, each line stripped, blank lines dropped."""
-    text = _SPACES.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))  # one pass, not one per line
+    # Tabs and no-break spaces become spaces, then runs of spaces one space: the same as replacing each run of
+    # [ \t\u00a0] at once, but the regex then stops only where two spaces meet, not at every space.
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ").replace("\u00a0", " ")
+    text = _SPACE_RUN.sub(" ", text)
     return "\n".join([line for line in map(str.strip, text.split("\n")) if line])
 
 
