@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     from models.runs import SyncRun
     from receipt_sync.settings import Settings
+    from services.demo import DemoScore
 
 
 def run_gmail_sync(business_id: int, **params: Any) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def prepare_demo(count: int, seed: int) -> tuple[int, Any, Any]:
     return prepare_demo(count, seed)
 
 
-def score_demo(business_id: int, truth: Any) -> dict[str, Any]:
+def score_demo(business_id: int, truth: Any) -> DemoScore:
     from services.demo import score_demo
 
     return score_demo(business_id, truth)

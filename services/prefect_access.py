@@ -73,6 +73,25 @@ class PoolStatus:
 
 
 @dataclass(frozen=True)
+class QueueInfo:
+    name: str
+    paused: bool
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """The work pool, its queues, the deployments bound to it (`flow/deployment`) and the workers polling it."""
+
+    pool: PoolStatus
+    queues: list[QueueInfo]
+    deployments: list[str]
+
+    @property
+    def pool_exists(self) -> bool:
+        return self.pool.status is not None
+
+
+@dataclass(frozen=True)
 class TriggeredRun:
     flow_run_id: str
     flow_run_name: str
@@ -231,7 +250,7 @@ def api_healthy(settings: Settings) -> bool:
         return False
 
 
-def read_worker_config(settings: Settings, pool_name: str | None = None) -> dict[str, Any]:
+def read_worker_config(settings: Settings, pool_name: str | None = None) -> WorkerConfig:
     """The pool, its queues, the deployments bound to it and the workers polling it (with last heartbeat)."""
     pool_name = pool_name or settings.prefect_work_pool
     with prefect_client(settings) as client:
@@ -240,15 +259,11 @@ def read_worker_config(settings: Settings, pool_name: str | None = None) -> dict
         pool_filter = WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name]))
         deployments = client.read_deployments(work_pool_filter=pool_filter)
         flow_names = {f.id: f.name for f in client.read_flows()} if deployments else {}
-    return {
-        "work_pool": {"name": pool_name, "status": status.status, "exists": status.status is not None},
-        "queues": [{"name": q.name, "paused": bool(q.is_paused)} for q in queues],
-        "deployments": sorted(f"{flow_names.get(d.flow_id, '?')}/{d.name}" for d in deployments),
-        "workers": [
-            {"name": w.name, "status": w.status, "last_heartbeat_at": w.last_heartbeat_at} for w in status.workers
-        ],
-        "online_workers": len(status.online_workers),
-    }
+    return WorkerConfig(
+        pool=status,
+        queues=[QueueInfo(q.name, bool(q.is_paused)) for q in queues],
+        deployments=sorted(f"{flow_names.get(d.flow_id, '?')}/{d.name}" for d in deployments),
+    )
 
 
 def ui_base_url(settings: Settings) -> str | None:

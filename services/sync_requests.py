@@ -7,7 +7,7 @@ flow run through the deployment, stores its id and commits — all in one transa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -112,21 +112,28 @@ def already_running(session: Session, business_id: int, exc: SyncAlreadyRunning 
         f"a sync of business {business_id} is already {active.status if active else 'active'}",
         run_id=active.id if active else None,
     )
-    err.details = {"run": progress(active)} if active else {}  # type: ignore[attr-defined]
+    err.details = {"run": asdict(SyncProgress.of(active))} if active else {}  # type: ignore[attr-defined]
     return err
 
 
-def progress(run: SyncRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "status": run.status,
-        "percent": run.percent,
-        "pages_done": run.pages_done,
-        "messages_scanned": run.messages_scanned,
-        "receipts_saved": run.receipts_saved,
-        "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
-        "flow_run_id": run.flow_run_id,
-    }
+@dataclass(frozen=True)
+class SyncProgress:
+    """How far an active sync run is: what a 409 carries and the diagnostics list."""
+
+    id: int
+    status: str
+    percent: float | None
+    pages_done: int
+    messages_scanned: int
+    receipts_saved: int
+    heartbeat_at: str | None  # ISO 8601, as the run record's other times travel in an error body
+    flow_run_id: str | None
+
+    @classmethod
+    def of(cls, run: SyncRun) -> SyncProgress:
+        heartbeat = run.heartbeat_at.isoformat() if run.heartbeat_at else None
+        return cls(run.id, run.status, run.percent, run.pages_done, run.messages_scanned, run.receipts_saved,
+                   heartbeat, run.flow_run_id)  # fmt: skip
 
 
 def request_sync(
