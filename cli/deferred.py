@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.table import Table
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def deploy(settings: Settings) -> list[str]:
     return [*report.deployments, *report.automations, *report.limits, *report.notes]
 
 
-def doctor() -> tuple[list[str], bool]:
+def doctor() -> tuple[Table, bool]:
     from deployments.doctor import healthy, render, run_checks
 
     results = run_checks()
