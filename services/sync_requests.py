@@ -31,7 +31,7 @@ from receipt_sync.errors import (
 )
 from receipt_sync.settings import Settings
 from services import prefect_access
-from services.prefect_access import FlowRunState
+from services.prefect_access import FlowRunRequest, FlowRunState
 from services.reconcile import reconcile_business
 from services.run_labels import business_tags, sync_run_name
 from services.runs import start_flow_run
@@ -165,10 +165,7 @@ def request_sync(
     except SyncAlreadyRunning as exc:
         raise already_running(session, business_id, exc) from None
     name = get_business(session, business_id).name
-    start_flow_run(
-        session,
-        settings,
-        run,
+    request = FlowRunRequest(
         deployment=settings.sync_deployment,
         parameters={**(run.parameters or {}), "business_id": run.business_id, "sync_run_id": run.id},
         name=sync_run_name(run.business_id, name, run.mode, bool(parameters.get("reprocess_failed"))),
@@ -176,6 +173,7 @@ def request_sync(
         # Incremental syncs have a queue of their own, served first: large first syncs cannot starve them.
         work_queue=settings.incremental_work_queue if run.mode == "incremental" else None,
     )
+    start_flow_run(session, settings, run, request)
     return run
 
 

@@ -7,9 +7,7 @@ completed, failed (with a message a user can act on) or cancelled.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import UUID
@@ -35,6 +33,7 @@ from models.queries.sync_runs import (
 )
 from models.runs import SyncRun
 from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, NotFoundError, SyncAlreadyRunning
+from receipt_sync.polling import repeating
 from receipt_sync.settings import get_settings
 from tasks.progress import run_progress
 
@@ -207,24 +206,12 @@ def flag_mailbox_needs_reauth(mailbox_id: int, reason: str) -> None:
         mark_needs_reauth(session, mailbox_id, reason)
 
 
-@contextmanager
-def keep_heartbeat(run_id: int, every_seconds: float | None = None) -> Iterator[None]:
+def keep_heartbeat(run_id: int, every_seconds: float | None = None) -> AbstractContextManager[None]:
     """Beat the run's heartbeat from a thread, so a long page never looks like a dead worker."""
-    every = every_seconds or get_settings().sync_heartbeat_seconds
-    stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(every):
-            try:
-                with session_scope() as session:
-                    heartbeat(session, run_id)
-            except Exception:  # a missed beat is retried on the next tick
-                continue
+        with session_scope() as session:
+            heartbeat(session, run_id)
 
-    thread = threading.Thread(target=beat, name=f"sync-run-{run_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    every = every_seconds or get_settings().sync_heartbeat_seconds
+    return repeating(beat, every=every, name=f"sync-run-{run_id}-heartbeat")
