@@ -25,6 +25,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from models.base import utcnow
 from models.db import dispose_engines, session_scope
 from models.queries.sync_runs import active_sync_runs
 from models.runs import SyncRun
@@ -173,15 +174,19 @@ def _victim(fleet: Fleet) -> SyncRun | None:
     return runs[0] if runs else None
 
 
-def _every_active_run_dead(fleet: Fleet) -> bool:
-    """The product's own rule: each run not final is one the reconciler will end (its process is gone)."""
+def _each_run_dead_or_alive(fleet: Fleet, killed_at: datetime) -> bool:
+    """Every run not final is one the reconciler will end (the product's own rule), or is surely alive: beating
+    since the kill, or still waiting in Prefect's queue for a live worker. Then the next round can tell them apart."""
     with session_scope() as session:
         active = active_sync_runs(session)
         session.expunge_all()
     facts = fleet.facts([r.flow_run_id for r in active if r.flow_run_id])
     for run in active:
         state, since = facts.get(run.flow_run_id or "", (None, None))
-        if not dead_reason(run, get_settings(), prefect_state=state, worker_alive=True, state_since=since):
+        dead = dead_reason(run, get_settings(), prefect_state=state, worker_alive=True, state_since=since)
+        beating = run.status == "running" and run.heartbeat_at is not None and run.heartbeat_at > killed_at
+        waiting = run.status == "queued" and state == "SCHEDULED"
+        if not (dead or beating or waiting):
             return False
     return True
 
@@ -203,8 +208,9 @@ def test_a_round_over_a_fleet_with_a_worker_killed_mid_round_syncs_every_mailbox
     fleet_gmail.latency = 5.0  # its next page cannot arrive before the kill
     worker = fleet.worker_running(victim.flow_run_id or "")
     kill_tree(fleet.workers[worker])  # the worker, its process group and every flow run it started
+    killed_at = utcnow()
     fleet_gmail.latency = 0.0
-    wait_for(lambda: _every_active_run_dead(fleet), "live syncs to end", timeout=240, every=1)
+    wait_for(lambda: _each_run_dead_or_alive(fleet, killed_at), "the killed runs to go stale", timeout=240, every=1)
     fleet.run_round()  # the next round: dead runs reconciled, their mailboxes synced again
     wait_for(lambda: not _active_runs(), "the second round's syncs", timeout=240, every=1)
     expected = receipt_ids(mailbox)
