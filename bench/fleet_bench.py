@@ -389,7 +389,8 @@ def main() -> None:
                     results.append({"changed_share": args.changed_share, **round_result})
                     print(json.dumps(results[-1]), flush=True)
         peak = {"peak_rss_mb": round(memory.peak_bytes / 2**20), "processes_then": memory.peak_processes}
-    print(json.dumps({"results": results, "worker_machine": peak, "cpus": os.cpu_count()}, indent=2))
+    summary = {"results": results, **({"worker_machine": peak} if execute else {}), "cpus": os.cpu_count()}
+    print(json.dumps(summary, indent=2))
 
 
 def first_syncs(top: Topology, count: int, incremental: int, changed: int) -> dict[str, Any]:
