@@ -18,9 +18,15 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
-from prefect.states import Completed, State
+from prefect.states import Cancelled, Completed, State
 
-from receipt_sync.errors import DeletionAlreadyRunning, HistoryExpiredError, MailboxAuthError, SyncAlreadyRunning
+from receipt_sync.errors import (
+    DeletionAlreadyRunning,
+    HistoryExpiredError,
+    MailboxAuthError,
+    RunRecordMissing,
+    SyncAlreadyRunning,
+)
 from receipt_sync.settings import get_settings
 from services.slots import business_slot, free_dead_holders_slot
 from tasks.planning import SyncPlan, plan_sync
@@ -155,6 +161,9 @@ def gmail_sync(
     flow_run_id = str(flow_run.id) if flow_run.id else None
     try:
         run = open_sync_run(business_id, mode, parameters, sync_run_id, flow_run_id)
+    except RunRecordMissing as exc:  # an orphan of a rolled-back trigger: nothing to do, nothing to alert about
+        logger.warning("JOB_SKIP business=%s: %s", business_id, exc)
+        return Cancelled(message=str(exc))
     except (MailboxAuthError, SyncAlreadyRunning, DeletionAlreadyRunning) as exc:
         logger.error("JOB_FAIL business=%s mode=%s where=open-run error=%s", business_id, mode, exc)
         raise

@@ -32,7 +32,13 @@ from models.queries.sync_runs import (
     sync_run_by_flow_run,
 )
 from models.runs import SyncRun
-from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, NotFoundError, SyncAlreadyRunning
+from receipt_sync.errors import (
+    DeletionAlreadyRunning,
+    MailboxAuthError,
+    NotFoundError,
+    RunRecordMissing,
+    SyncAlreadyRunning,
+)
 from receipt_sync.polling import repeating
 from receipt_sync.settings import get_settings
 from tasks.progress import run_progress
@@ -132,7 +138,13 @@ def _take_over_stale(session: Session, business_id: int) -> SyncRun | None:
 
 def _find_run(session: Session, sync_run_id: int | None, flow_run_id: str | None) -> SyncRun | None:
     if sync_run_id is not None:
-        return get_sync_run(session, sync_run_id, for_update=True)
+        try:
+            return get_sync_run(session, sync_run_id, for_update=True)
+        except NotFoundError:
+            # Run ids are never reused: a trigger whose answer from Prefect was lost rolled its record back.
+            raise RunRecordMissing(
+                f"sync run {sync_run_id} does not exist: the request that queued this flow run was rolled back"
+            ) from None
     if flow_run_id:
         return sync_run_by_flow_run(session, flow_run_id)
     return None

@@ -225,3 +225,19 @@ def test_borderline_candidate_is_stored_for_review_and_a_plain_non_receipt_is_no
     assert other_id not in stored
     assert stored[review_id].status == "needs_review"
     assert stored[review_id].reasons[0].startswith("Needs review")
+
+
+def test_a_flow_run_whose_trigger_was_rolled_back_ends_cancelled_without_syncing(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    """The orphan of a trigger that lost Prefect's answer: its sync run id names no record (ids are never reused)."""
+    load(gmail, sample_messages(5))
+    business_id = connect_business()
+    gmail.clear_requests()
+
+    state = gmail_sync(business_id=business_id, mode="incremental", sync_run_id=987_654, return_state=True)
+
+    assert state.is_cancelled(), state
+    assert "sync run 987654 does not exist" in (state.message or "")
+    assert sync_runs(business_id) == [] and stored_receipts(business_id) == {}
+    assert gmail.requests == []
