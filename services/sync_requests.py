@@ -35,6 +35,7 @@ from services.prefect_access import FlowRunState
 from services.reconcile import reconcile_business
 from services.run_labels import business_tags, sync_run_name
 from services.runs import start_flow_run
+from services.sweep import yield_sweep
 
 RERUNNABLE = ("failed", "cancelled")
 
@@ -124,6 +125,7 @@ def progress(run: SyncRun) -> dict[str, Any]:
         "pages_done": run.pages_done,
         "messages_scanned": run.messages_scanned,
         "receipts_saved": run.receipts_saved,
+        "sweep_status": run.sweep_status,
         "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
         "flow_run_id": run.flow_run_id,
     }
@@ -143,6 +145,7 @@ def request_sync(
     dead = clear_dead_run(session, settings, business_id)
     if rerun_of is None and dead is not None and (dead.parameters or {}) == parameters:
         rerun_of = dead  # the same sync, cut short by a lost worker: carry on from its checkpoint
+    yield_sweep(session, business_id)  # a run busy with its sweep (its own pages done) steps aside for this one
     if active_sync_run(session, business_id) is not None:
         raise already_running(session, business_id)
     try:

@@ -36,6 +36,7 @@ from models.queries.sync_runs import (
 from models.runs import SyncRun
 from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, NotFoundError, SyncAlreadyRunning
 from receipt_sync.settings import get_settings
+from services.sweep import yield_sweep
 from tasks.progress import run_progress
 
 
@@ -82,6 +83,7 @@ def open_sync_run(
             )
         stale = None
         if run is None:
+            yield_sweep(session, business_id)  # a run busy with its sweep steps aside for this one
             stale = _take_over_stale(session, business_id)
             run = create_sync_run(
                 session,
@@ -145,7 +147,8 @@ def complete_sync_run(run_id: int, mailbox_checkpoint: dict[str, Any] | None) ->
     with session_scope() as session:
         run = get_sync_run(session, run_id)
         run.quota_units = max(run.quota_units or 0, run_progress(run_id).units)  # e.g. an unchanged mailbox's profile
-        finish_run(session, run, "completed")
+        if run.status != "completed":  # a run whose sweep yielded was completed by the sync that asked for it
+            finish_run(session, run, "completed")
         if mailbox_checkpoint and run.mailbox_id:
             save_mailbox_checkpoint(session, run.mailbox_id, mailbox_checkpoint)
         return run_summary(run)
@@ -192,6 +195,9 @@ def run_summary(run: SyncRun) -> dict[str, Any]:
         "receipts_saved": run.receipts_saved,
         "duplicates_skipped": run.duplicates_skipped,
         "errors": run.errors_count,
+        "sweep_status": run.sweep_status,
+        "sweep_messages_scanned": run.sweep_messages_scanned,
+        "sweep_receipts_saved": run.sweep_receipts_saved,
         "duration_seconds": round(duration, 2) if duration is not None else None,
     }
 
