@@ -96,9 +96,10 @@ def _sweep(run_id: int, listed: dict[str, Any] | None, history_id: str | None, l
 
 def _log_page(logger: Any, page_number: int, outcome: PageOutcome, what: str = "page") -> None:
     logger.info(
-        "%s %s: %s listed, %s skipped (stored before), %s fetched, %s receipts saved, %s errors; %.0f%% done",
+        "%s %s: %s listed, %s skipped (stored before), %s fetched, %s receipts saved, %s errors, %s left to the "
+        "sweep; %.0f%% done",
         what, page_number, outcome.scanned, outcome.skipped, outcome.fetched, outcome.saved, outcome.errors,
-        outcome.percent,
+        outcome.deferred, outcome.percent,
     )  # fmt: skip
 
 

@@ -44,6 +44,7 @@ class FetchedPage:
     retry_failed: bool = False  # reprocessing: messages that failed before are fetched again, not skipped
     sweep: bool = False  # a sweep page: fetching stops when the run is asked to yield
     stopped: bool = False  # ... and it did: only part of the page was fetched
+    deferred: list[str] = field(default_factory=list)  # new mail the receipt query did not list: for the sweep
 
 
 def cursor_key(cursor: dict[str, Any]) -> str:

@@ -41,8 +41,9 @@ def plan_sweep(run_id: int, listed: dict[str, Any] | None, history_id: str | Non
         mailbox = session.get(MailboxConnection, run.mailbox_id) if run.mailbox_id else None
         if mailbox is None:
             return SweepPlan(None, "no mailbox")
-        if history_id:
-            save_mailbox_checkpoint(session, mailbox.id, {"history_id": history_id})
+        if history_id:  # and when it was read (at the latest): where the next run's listing of new mail starts
+            started = (run.started_at or datetime.now(UTC)).isoformat()
+            save_mailbox_checkpoint(session, mailbox.id, {"history_id": history_id, "history_at": started})
         if not sweep_enabled(session, run.business_id):
             run.sweep_status = "off"
             return SweepPlan(None, "switched off for this business: only what the receipt query lists is read")
@@ -57,7 +58,7 @@ def _begin_walk(session: Any, run: SyncRun, mailbox: MailboxConnection, listed: 
         return "resuming the sweep where it stopped"
     if listed is None or listed.phase != "full" or listed.remaining is not None:
         return "reading the mail left to the sweep"
-    if not (listed.query or "").strip():
+    if not (listed.query or "").strip() or mailbox.provider != "gmail":  # an mbox or a folder lists everything
         mailbox.sweep_completed_at = run.started_at  # the listing was the whole window: nothing else to read
         return "the listing had no query: nothing else to read"
     before = listed.before or (run.started_at or datetime.now(UTC)).isoformat()

@@ -16,7 +16,7 @@ from prefect import get_run_logger, task
 
 from models.base import utcnow
 from models.db import session_scope
-from models.queries.ingest import insert_receipt, record_processed
+from models.queries.ingest import defer_messages, insert_receipt, record_processed
 from models.queries.message_errors import retryable_message_ids
 from models.queries.sweep import advance_walk, deferred_page, walk_cursor
 from models.runs import SyncRun
@@ -25,6 +25,7 @@ from receipt_sync.mail.base import FetchFailure, RawMessage
 from receipt_sync.pipeline import AnalysedMessage, MessageError
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
+from tasks.new_mail import split_new_mail
 from tasks.page_pipeline import FetchedPage, run_pipeline
 from tasks.progress import run_progress
 from tasks.retry import transient_retries
@@ -75,10 +76,11 @@ class PageOutcome:
     history_id: str | None
     percent: float
     yielded: bool = False  # a sweep page stopped because a sync someone asked for needs the mailbox
+    deferred: int = 0  # new mail the receipt query did not list, left to the sweep
 
 
-def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None]:
-    """(ids, next page token, size estimate, history id) for the cursor's page."""
+def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None, list[str]]:
+    """(ids, next page token, size estimate, history id, ids left to the sweep) for the cursor's page."""
     source = mail_source(cursor.mailbox_id, str(run_id))
     page_size = get_settings().gmail_page_size
     if cursor.remaining is not None:
@@ -86,13 +88,15 @@ def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None
     if cursor.phase == "deferred":
         with session_scope() as session:
             ids, last_row = deferred_page(session, cursor.business_id, int(cursor.page_token or 0), SWEEP_PAGE_SIZE)
-        return ids, (str(last_row) if len(ids) == SWEEP_PAGE_SIZE else None), None, None
+        return ids, (str(last_row) if len(ids) == SWEEP_PAGE_SIZE else None), None, None, []
     if cursor.phase == "sweep":
         page_size = min(page_size, SWEEP_PAGE_SIZE)
     if cursor.phase == "history":
         page = source.list_history(start_history_id=cursor.start_history_id or "", page_token=cursor.page_token)
         run_progress(run_id).spent(quota_units(source, "history"))
-        return page.message_ids + _retry_first(cursor, page_size), page.next_page_token, None, page.history_id
+        now, later = split_new_mail(run_id, cursor.business_id, source, page.message_ids, cursor.after, cursor.query)
+        ids = now + _retry_first(cursor, page_size)
+        return ids, page.next_page_token, None, page.history_id, later
     run_progress(run_id).spent(quota_units(source, "list"))
     listing = source.list_messages(
         page_token=cursor.page_token,
@@ -101,7 +105,7 @@ def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None
         query=cursor.query,
         page_size=page_size,
     )
-    return listing.message_ids, listing.next_page_token, listing.result_size_estimate, None
+    return listing.message_ids, listing.next_page_token, listing.result_size_estimate, None, []
 
 
 def _retry_first(cursor: MailboxCursor, page_size: int) -> list[str]:
@@ -117,11 +121,13 @@ def _list_page(run_id: int) -> Callable[[dict[str, Any]], FetchedPage]:
 
     def lister(cursor: dict[str, Any]) -> FetchedPage:
         cur = MailboxCursor.from_dict(cursor)
-        ids, next_token, estimate, history_id = _list_ids(cur, run_id)
+        ids, next_token, estimate, history_id, later = _list_ids(cur, run_id)
         ids = list(dict.fromkeys(ids))
         ids = ids[: cur.remaining] if cur.remaining is not None else ids
         sweep = cur.phase in SWEEP_PHASES
-        return FetchedPage(ids, next_token, estimate, history_id, retry_failed=cur.retry_failed, sweep=sweep)
+        page = FetchedPage(ids, next_token, estimate, history_id, retry_failed=cur.retry_failed, sweep=sweep)
+        page.deferred = later
+        return page
 
     return lister
 
@@ -224,7 +230,7 @@ def process_page(run_id: int, cursor: dict[str, Any]) -> PageOutcome:
     results = _analyse(run_id, page.fetched)
     storage = open_storage()
     uploads = {r.message_id: _upload(storage, cur.business_id, r) for r in results if _is_receipt(r)}
-    saved, conflicts = _store(cur, run_id, results, uploads)
+    saved, conflicts = _store(cur, run_id, results, uploads, page.deferred)
     errors = [_error_entry(r) for r in results if isinstance(r, MessageError)] + _tolerated_defects(results)
     _log_errors(errors)
     duplicates = len(page.skipped) + conflicts
@@ -247,6 +253,7 @@ def process_page(run_id: int, cursor: dict[str, Any]) -> PageOutcome:
         history_id=page.history_id,
         percent=percent,
         yielded=yielded,
+        deferred=len(page.deferred),
     )
 
 
@@ -299,9 +306,14 @@ def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
 
 
 def _store(
-    cur: MailboxCursor, run_id: int, results: list[AnalysedMessage | MessageError], uploads: dict[str, list]
+    cur: MailboxCursor,
+    run_id: int,
+    results: list[AnalysedMessage | MessageError],
+    uploads: dict[str, list],
+    deferred: list[str],
 ) -> tuple[int, int]:
-    """Insert receipts and ledger rows in one transaction; returns (saved, already-stored conflicts)."""
+    """Insert receipts and ledger rows (and the new mail left to the sweep) in one transaction; returns (saved,
+    already-stored conflicts)."""
     saved = conflicts = 0
     ledger: list[tuple[str, str, str | None]] = []
     with session_scope() as session:
@@ -317,6 +329,7 @@ def _store(
             else:
                 ledger.append((result.message_id, "not_receipt", None))
         record_processed(session, cur.business_id, ledger, sync_run_id=run_id)
+        defer_messages(session, cur.business_id, deferred, run_id)
     return saved, conflicts
 
 

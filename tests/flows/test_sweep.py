@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import pytest
 
@@ -22,7 +23,7 @@ from services.sweep import sweep_state, switch_sweep
 from tests.conftest import SettingsOverride
 from tests.factories import stored_receipts, sync_runs
 from tests.fakes.gmail_payload import search_fields
-from tests.fakes.gmail_server import FakeGmailServer
+from tests.fakes.gmail_server import FakeGmailServer, FakeMessage
 from tests.fixtures.mailbox import load, receipt_ids, sample_messages
 
 OLD = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)  # older than the generated mail: the walk's last page
@@ -153,7 +154,9 @@ def test_a_sync_someone_asks_for_interrupts_the_sweep_which_a_later_run_resumes(
         if method == "messages.get" and message_id not in listed and not asked:
             asked.append(threading.Thread(target=lambda: outcomes.append(gmail_sync(business_id, "incremental"))))
             asked[0].start()
-            poll_until(lambda: sync_runs(business_id)[0].sweep_status == "yielded", what="the sweep to yield")
+            poll_until(
+                lambda: sync_runs(business_id)[0].sweep_status == "yielded", what="the sweep to yield", timeout=120
+            )
 
     gmail.before_call = ask_for_a_sync_while_the_sweep_fetches
     first = gmail_sync(business_id=business_id, mode="full")
@@ -167,3 +170,74 @@ def test_a_sync_someone_asks_for_interrupts_the_sweep_which_a_later_run_resumes(
     fetched = _fetched(gmail)
     assert Counter(fetched).most_common(1)[0][1] == 1 and set(fetched) == every
     assert missed in stored_receipts(business_id)
+
+
+# ----- incremental syncs spend by the query too -------------------------------------------------------------
+
+
+def _arrive(gmail: FakeGmailServer, messages: list, at: datetime | None = None) -> list[str]:
+    """New mail landing now (or with the internal date `at`, like an import of old mail)."""
+    moment = at or datetime.now(UTC)
+    return [gmail.add_message(FakeMessage(m.raw, m.id, m.thread_id, moment, m.label_ids)) for m in messages]
+
+
+def _query_lists(messages: list) -> set[str]:
+    matches = parse_query(build_query(None, None, RECEIPT_QUERY))
+    return {m.id for m in messages if matches(search_fields(m.raw, frozenset(m.label_ids), 0))}
+
+
+def test_an_incremental_sync_reads_the_new_mail_the_query_lists_and_leaves_the_rest_to_the_sweep(
+    gmail: FakeGmailServer, connect_business: Callable[..., int], receipt_query: None
+) -> None:
+    messages = [m for m in sample_messages(50, seed=61) if m.truth.kind != "malformed"]
+    load(gmail, messages[:30])
+    business_id = connect_business()
+    with session_scope() as session:
+        switch_sweep(session, business_id, False)  # what the query leaves is then never read
+    gmail_sync(business_id=business_id, mode="full")
+    gmail.clear_requests()
+
+    unchanged = gmail_sync(business_id=business_id, mode="incremental")
+    assert [r.method for r in gmail.requests if r.method != "token"] == ["getProfile"]
+    assert sync_runs(business_id)[-1].quota_units == 1 and unchanged["messages_scanned"] == 0
+
+    new = messages[30:]
+    _arrive(gmail, new)
+    gmail.clear_requests()
+    gmail_sync(business_id=business_id, mode="incremental")
+
+    listed = _query_lists(new)
+    assert listed and listed < {m.id for m in new}
+    assert sorted(_fetched(gmail)) == sorted(listed)  # the rest is not fetched
+    (listing,) = [unquote_plus(r.target) for r in gmail.calls("messages.list")]
+    assert "after:" in listing and "receipt" in listing
+    assert receipt_ids(new) <= set(stored_receipts(business_id))
+    with session_scope() as session:
+        assert sweep_state(session, business_id).deferred_messages == len(new) - len(listed)
+
+
+def test_new_mail_the_query_misses_and_an_import_with_an_old_date_are_read_by_the_sweep(
+    gmail: FakeGmailServer, connect_business: Callable[..., int], receipt_query: None
+) -> None:
+    """Gmail's `after:` reads the internal date: an imported old receipt is in the history but not in the query's
+    listing of new mail. It is left to the sweep, like the mail the query does not match, not lost."""
+    messages = [m for m in sample_messages(50, seed=62) if m.truth.kind != "malformed"]
+    load(gmail, messages[:30])
+    business_id = connect_business()
+    gmail_sync(business_id=business_id, mode="full")
+    new = messages[30:]
+    _arrive(gmail, new)
+    old_receipt = next(m for m in sample_messages(30, seed=63) if m.truth.is_receipt and m.truth.kind != "malformed")
+    (imported,) = _arrive(gmail, [replace(old_receipt, id=None)], at=OLD)
+    gmail.clear_requests()
+
+    summary = gmail_sync(business_id=business_id, mode="incremental")
+
+    listed = _query_lists(new)
+    fetched = _fetched(gmail)
+    assert set(fetched[: len(listed)]) == listed  # what the query lists first
+    assert set(fetched) == {m.id for m in new} | {imported} and len(fetched) == len(set(fetched))
+    assert imported in stored_receipts(business_id) and receipt_ids(new) <= set(stored_receipts(business_id))
+    assert summary["sweep_status"] == "done"
+    with session_scope() as session:
+        assert sweep_state(session, business_id).deferred_messages == 0
