@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -13,9 +14,11 @@ from models.queries.deletions import MAX_IDS as MAX_DELETION_IDS
 from models.queries.deletions import DeletionSummary, deletion_summary
 from models.runs import SyncRun
 from services.deletion_requests import DeletionView
+from services.job_health import JobHealth
 from services.message_errors import run_message_errors
+from services.prefect_access import WorkerConfig
 from services.runs import error_preview
-from services.sync_requests import RunView
+from services.sync_requests import RunView, SyncProgress
 
 MAX_ID = 2**63 - 1
 SyncMode = Literal["incremental", "full", "range"]
@@ -361,3 +364,91 @@ class DeletionRunPublic(DeletionSummary):
             failures=failures,
             prefect_ui_url=view.ui_url,
         )
+
+
+class WorkPoolPublic(BaseModel):
+    name: str
+    status: str | None  # READY / NOT_READY / PAUSED; None: no such pool
+    exists: bool
+
+
+class QueuePublic(BaseModel):
+    name: str
+    paused: bool
+
+
+class WorkerPublic(BaseModel):
+    name: str
+    status: str
+    last_heartbeat_at: datetime | None
+
+
+class WorkerConfigPublic(BaseModel):
+    work_pool: WorkPoolPublic
+    queues: list[QueuePublic]
+    deployments: list[str]
+    workers: list[WorkerPublic]
+    online_workers: int
+
+    @classmethod
+    def of(cls, config: WorkerConfig) -> WorkerConfigPublic:
+        pool = config.pool
+        return cls(
+            work_pool=WorkPoolPublic(name=pool.name, status=pool.status, exists=config.pool_exists),
+            queues=[QueuePublic(name=q.name, paused=q.paused) for q in config.queues],
+            deployments=config.deployments,
+            workers=[WorkerPublic.model_validate(w, from_attributes=True) for w in pool.workers],
+            online_workers=len(pool.online_workers),
+        )
+
+
+class JobHealthPublic(BaseModel):
+    """Whether jobs can run; the Prefect details (set only for admins) are left out of a member's answer."""
+
+    ok: bool
+    database: Literal["ok", "unreachable"]
+    prefect_api: Literal["ok", "unreachable"]
+    prefect_error: str | None = None
+    action: str | None = None
+    work_pool: WorkPoolPublic | None = None
+    queues: list[QueuePublic] | None = None
+    deployments: list[str] | None = None
+    workers: list[WorkerPublic] | None = None
+    online_workers: int | None = None
+
+    @classmethod
+    def of(cls, health: JobHealth, *, admin: bool) -> JobHealthPublic:
+        """Only the fields the caller may see are set: routes answer with `response_model_exclude_unset`."""
+        seen = cls(
+            ok=health.ok,
+            database="ok" if health.database_ok else "unreachable",
+            prefect_api="ok" if health.config else "unreachable",
+        )
+        if not admin:
+            return seen
+        if health.config is None:
+            return seen.model_copy(update={"prefect_error": health.prefect_error, "action": health.action})
+        return seen.model_copy(update=dict(WorkerConfigPublic.of(health.config)))
+
+
+class ActiveRunPublic(BaseModel):
+    business_id: int
+    id: int
+    status: RunStatus
+    percent: float | None
+    pages_done: int
+    messages_scanned: int
+    receipts_saved: int
+    heartbeat_at: str | None
+    flow_run_id: str | None
+    sweep_status: str | None = Field(default=None, description="running: only sweeping (a new sync makes it yield).")
+    stale_reason: str | None
+
+    @classmethod
+    def of(cls, run: SyncRun, stale_reason: str | None) -> ActiveRunPublic:
+        return cls(business_id=run.business_id, stale_reason=stale_reason, **asdict(SyncProgress.of(run)))
+
+
+class DiagnosticsPublic(JobHealthPublic):
+    active_runs: list[ActiveRunPublic]
+    critical: list[str]

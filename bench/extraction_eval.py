@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import re
 import sys
 import time
@@ -123,7 +124,10 @@ def dataset_cases(root: Path) -> list[Case]:
 
 def family_of(item: dict) -> str:
     """A receipt's family is its vendor (two Alaska Airlines mails are one family, wherever they came from);
-    a non-receipt's is its corpus folder (`spamassassin/spam`), as the dataset has no vendor for it."""
+    a non-receipt's is its corpus folder (`spamassassin/spam`), as the dataset has no vendor for it. A
+    manifest may name the family itself (a generated or standards-body corpus of invented vendors is one)."""
+    if item.get("family"):
+        return str(item["family"])
     expected = item.get("expected") or {}
     vendor = expected.get("vendor") or expected.get("merchant_not_scored")
     if item["label"] == "receipt" and vendor:
@@ -451,18 +455,22 @@ def _pooled(outcomes: list[Outcome], bands: dict[str, Band]) -> Report:
     return pooled
 
 
-def throughput(cases: list[Case], *, min_seconds: float = 1.0) -> str:
+def throughput(cases: list[Case], *, min_seconds: float = 1.0, rounds: int = 1) -> str:
     """Emails per second on emails without PDFs: parsing + detection + extraction (what a sync spends per
-    message), and detection + extraction alone on already parsed mail."""
-    plain = [c for c in cases if not c.has_pdf and not c.name.endswith(".pdf")]
+    message), and detection + extraction alone on already parsed mail. CPU time of this process, the best
+    of `rounds`: other work on a shared machine slows a core (caches, hyper-threads) but never speeds it up,
+    so the best round is the closest to a quiet machine's figure; the load average is printed with it."""
+    plain = [c for c in cases if not c.has_pdf and not c.name.endswith((".pdf", ".xml"))]
     if not plain:
         return "throughput: no emails without PDFs"
-    whole = _rate([c.run for c in plain], min_seconds)
+    whole = max(_rate([c.run for c in plain], min_seconds) for _ in range(rounds))
     parsed = [p for p in (_parsed(c.raw) for c in plain) if p is not None]
-    alone = _rate([functools.partial(extract_email, p) for p in parsed], min_seconds)
+    alone = max(_rate([functools.partial(extract_email, p) for p in parsed], min_seconds) for _ in range(rounds))
     size = sum(len(c.raw) for c in plain) / len(plain) / 1024
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
-        f"throughput, one core, no PDFs ({len(plain)} emails averaging {size:.0f} KiB): "
+        f"throughput, one core, no PDFs ({len(plain)} emails averaging {size:.0f} KiB; best of {rounds} rounds of "
+        f"{min_seconds:.0f} s CPU; load average {load} on {os.cpu_count()} CPUs): "
         f"parse + detect + extract {whole:.0f} emails/s ({1000 / whole:.2f} ms each); "
         f"detect + extract alone {alone:.0f} emails/s ({1000 / alone:.2f} ms each)"
     )
@@ -492,7 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--generated", type=int, default=300, help="generated messages (0 to skip)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--speed-rounds", type=int, default=1, help="best of N throughput rounds (3 s each when N > 1)")
     args = parser.parse_args(argv)
+    speed = {"rounds": args.speed_rounds, "min_seconds": 3.0 if args.speed_rounds > 1 else 1.0}
     all_outcomes: list[Outcome] = []
     for dataset in args.dataset or [DEFAULT_DATASET]:
         if not (dataset / "manifest.json").exists():
@@ -502,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         outcomes, seconds = run_cases(cases)
         report = score(f"dataset {dataset}", outcomes)
         report.seconds = seconds
-        print_report(report, throughput_line=throughput(cases))
+        print_report(report, throughput_line=throughput(cases, **speed))
         all_outcomes += outcomes
     if args.generated:
         generated = generated_cases(args.generated, args.seed)
@@ -512,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
             outcomes, seconds = run_cases(generated)
             report = score(f"generated mailbox (seed {args.seed})", outcomes)
             report.seconds = seconds
-            print_report(report, throughput_line=throughput(generated))
+            print_report(report, throughput_line=throughput(generated, **speed))
             all_outcomes += outcomes
     if all_outcomes:
         print_generalisation(all_outcomes)

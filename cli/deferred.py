@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.table import Table
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from models.runs import SyncRun
     from receipt_sync.settings import Settings
+    from services.demo import DemoScore
 
 
 def run_gmail_sync(business_id: int, **params: Any) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def deploy(settings: Settings) -> list[str]:
     return [*report.deployments, *report.automations, *report.limits, *report.notes]
 
 
-def doctor() -> tuple[list[str], bool]:
+def doctor() -> tuple[Table, bool]:
     from deployments.doctor import healthy, render, run_checks
 
     results = run_checks()
@@ -75,7 +77,7 @@ def prepare_demo(count: int, seed: int) -> tuple[int, Any, Any]:
     return prepare_demo(count, seed)
 
 
-def score_demo(business_id: int, truth: Any) -> dict[str, Any]:
+def score_demo(business_id: int, truth: Any) -> DemoScore:
     from services.demo import score_demo
 
     return score_demo(business_id, truth)

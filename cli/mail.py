@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from dataclasses import asdict, fields
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +17,7 @@ from cli import deferred
 from cli.common import DAY, BusinessOpt, console, out, print_json, require_business, session
 from cli.errors import CliError
 from cli.progress import run_with_progress, sync_in_process
-from models.queries.export import export_rows
+from models.queries.export import ExportRow, export_rows
 from models.queries.mailboxes import connect_mailbox
 from receipt_sync.errors import ConfigurationError, MalformedMessageError
 from receipt_sync.extract import extract_file
@@ -26,10 +27,7 @@ from receipt_sync.mail.search import listed_by
 from receipt_sync.mime import parse_email
 from receipt_sync.settings import get_settings
 
-EXPORT_FIELDS = (
-    "id", "source_message_id", "received_at", "subject", "sender", "status", "is_receipt", "confidence",
-    "vendor", "total", "currency", "date", "document_number", "reasons",
-)  # fmt: skip
+EXPORT_FIELDS = [f.name for f in fields(ExportRow)]
 
 
 def connect_gmail(
@@ -161,12 +159,12 @@ def export(
         require_business(db, business)
         rows = export_rows(db, business, since.date() if since else None)
     if fmt is ExportFormat.json:
-        print_json(rows)
+        print_json([asdict(row) for row in rows])
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "reasons": "; ".join(row["reasons"] or [])})
+        writer.writerow({**asdict(row), "reasons": "; ".join(row.reasons)})
 
 
 def register(app: typer.Typer) -> None:

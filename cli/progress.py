@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,24 +10,20 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from cli import deferred
 from cli.common import console, session
 from models.queries.sync_runs import latest_sync_run
+from receipt_sync.polling import repeating
 
 
 def run_with_progress(business_id: int, label: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run a flow in this process while a progress bar follows its sync run record."""
-    done = threading.Event()
-    result: dict[str, Any] = {}
+    """Run a flow in this process while a progress bar follows its sync run record.
+
+    The bar is a courtesy (a failed look is skipped); the flow's own result is what counts."""
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
         TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, transient=False,
     ) as progress:  # fmt: skip
         bar = progress.add_task(label, total=100, detail="starting")
-        watcher = threading.Thread(target=_watch_run, args=(business_id, progress, bar, done), daemon=True)
-        watcher.start()
-        try:
+        with repeating(lambda: _show_run(business_id, progress, bar), every=0.5, name="cli-progress"):
             result = run()
-        finally:
-            done.set()
-            watcher.join(timeout=2)
         progress.update(bar, completed=100, detail=_detail(result))
     return result
 
@@ -40,15 +35,11 @@ def _detail(run: dict[str, Any]) -> str:
     )
 
 
-def _watch_run(business_id: int, progress: Progress, bar: TaskID, done: threading.Event) -> None:
-    while not done.wait(0.5):
-        try:
-            with session() as db:
-                run = latest_sync_run(db, business_id)
-                if run is not None and run.status == "running":
-                    progress.update(bar, completed=run.percent, detail=_detail(run.__dict__))
-        except Exception:  # the bar is a courtesy; the flow's own result is what counts
-            continue
+def _show_run(business_id: int, progress: Progress, bar: TaskID) -> None:
+    with session() as db:
+        run = latest_sync_run(db, business_id)
+        if run is not None and run.status == "running":
+            progress.update(bar, completed=run.percent, detail=_detail(run.__dict__))
 
 
 def sync_in_process(business_id: int, **params: Any) -> dict[str, Any]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from cli import deferred
-from cli.common import console
+from cli.common import console, out
 from models.db import migrate as run_migrations
 from receipt_sync.settings import get_settings
+
+PIPED_WIDTH = 1000
 
 
 def migrate() -> None:
@@ -38,9 +41,9 @@ def deploy() -> None:
 
 def doctor() -> None:
     """Check database, Prefect, deployments, workers, limits and storage; say what to do about each failure."""
-    lines, healthy = deferred.doctor()
-    for line in lines:
-        typer.echo(line)
+    table, healthy = deferred.doctor()
+    # At a terminal the table fits its width; piped (a script, grep), every row stays on one line.
+    Console(width=None if out.is_terminal else PIPED_WIDTH).print(table)
     if not healthy:
         raise typer.Exit(1)
 

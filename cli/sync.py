@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,6 +17,9 @@ from cli import deferred
 from cli.common import DAY, BusinessOpt, console, out, print_json, require_business, session
 from cli.progress import run_with_progress, sync_in_process
 from receipt_sync.settings import get_settings
+
+if TYPE_CHECKING:
+    from services.demo import DemoScore
 
 
 class SyncMode(StrEnum):
@@ -84,17 +87,17 @@ def demo(
     _print_demo(summary, deferred.score_demo(business_id, truth))
 
 
-def _print_demo(summary: dict[str, Any], score: dict[str, Any]) -> None:
+def _print_demo(summary: dict[str, Any], score: DemoScore) -> None:
     table = Table("vendor", "total", "currency", "date", "document number", title="Receipts found (first 15)")
-    for row in score["sample"]:
+    for row in score.sample:
         table.add_row(*(str(v) if v is not None else "—" for v in row))
     out.print(table)
     out.print(
         f"scanned {summary['messages_scanned']} messages in {summary['duration_seconds']} s: "
         f"{summary['receipts_saved']} receipts saved, {summary['errors']} unreadable messages.\n"
-        f"against the generator's truth: {score['found']} of {score['expected']} receipts found, "
-        f"{score['missed']} missed, {score['false']} false; exact totals {score['exact_totals']}; "
-        f"{score['malformed_kept']} readable parts of malformed messages kept."
+        f"against the generator's truth: {score.found} of {score.expected} receipts found, "
+        f"{score.missed} missed, {score.false} false; exact totals {score.exact_totals}; "
+        f"{score.malformed_kept} readable parts of malformed messages kept."
     )
 
 

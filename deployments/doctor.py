@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.table import Table
+from rich.text import Text
 from sqlalchemy import text
 
 from receipt_sync.errors import ReceiptSyncError
@@ -235,14 +237,21 @@ def run_checks(settings: Settings | None = None) -> list[Check]:
     return results
 
 
-def render(results: list[Check]) -> list[str]:
-    marks = {OK: "ok  ", WARN: "warn", FAILED: "FAIL", SKIPPED: "skip"}
-    lines = []
+MARKS = {OK: ("ok", "green"), WARN: ("warn", "yellow"), FAILED: ("FAIL", "bold red"), SKIPPED: ("skip", "dim")}
+
+
+def render(results: list[Check]) -> Table:
+    """A row a check: its status, its name and what was found; what to do about it on the row below (`-> …`)."""
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column("status", no_wrap=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for r in results:
-        lines.append(f"[{marks[r.status]}] {r.name:<19} {r.detail}")
+        mark, style = MARKS[r.status]
+        table.add_row(Text(mark, style=style), r.name, Text(r.detail))  # Text: a detail's brackets are no markup
         if r.fix:
-            lines.append(f"       {'':<19} -> {r.fix}")
-    return lines
+            table.add_row("", "", Text(f"-> {r.fix}"))
+    return table
 
 
 def healthy(results: list[Check]) -> bool:

@@ -19,11 +19,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from prefect.settings import PREFECT_API_AUTH_STRING, temporary_settings
 from sqlalchemy.engine import make_url
 
 from deployments import capacity
@@ -353,27 +355,45 @@ def run_up(config: UpConfig, say: Callable[[str], None] = print) -> int:
     stopper = Stopper(stack.stopping)
     stopper.install()
     try:
-        config = with_local_postgres(config, stack, say)
-        settings = load_settings(prefect_api_url=config.prefect_api_url, data_dir=config.data_dir)
-        _migrate(settings, say)
-        say(f"starting the Prefect server on {config.prefect_ui_url} ...")
-        start_prefect_server(stack, config, logs)
-        say("registering deployments and automations (prefect deploy --all) ...")
-        report = _deploy_with_retries(settings)
-        for line in [*report.deployments, *report.automations, *report.notes]:
-            say(f"  {line}")
-        say(f"reconciler (runs left by an earlier session): {_reconcile(settings)}")
-        say("starting a worker and the API ...")
-        worker = start_worker(stack, config, settings, logs)
-        start_api(stack, config, logs)
-        _print_ready(say, config, stack, worker, settings.prefect_work_pool)
-        return watch(stack, stopper, say)
+        with authenticated_as_server_client():
+            return _start_and_watch(config, stack, stopper, logs, say)
     except Interrupted:
         say(f"\n{stopper.signal_name} received while starting")
         return 130
     finally:
         stack.stop(say)
         say("stopped.")
+
+
+@contextmanager
+def authenticated_as_server_client() -> Iterator[None]:
+    """`up` itself (deploy, reconcile, `prefect deploy`) talks to the server it locked, like its children do."""
+    auth = _prefect_auth()
+    if auth is None:
+        yield
+        return
+    os.environ["PREFECT_API_AUTH_STRING"] = ":".join(auth)  # the `prefect deploy` subprocess
+    with temporary_settings({PREFECT_API_AUTH_STRING: ":".join(auth)}):  # this process's Prefect clients
+        yield
+
+
+def _start_and_watch(config: UpConfig, stack: Stack, stopper: Stopper, logs: Path, say: Callable[[str], None]) -> int:
+    """Start the stack in order, print where it is, then wait for a signal."""
+    config = with_local_postgres(config, stack, say)
+    settings = load_settings(prefect_api_url=config.prefect_api_url, data_dir=config.data_dir)
+    _migrate(settings, say)
+    say(f"starting the Prefect server on {config.prefect_ui_url} ...")
+    start_prefect_server(stack, config, logs)
+    say("registering deployments and automations (prefect deploy --all) ...")
+    report = _deploy_with_retries(settings)
+    for line in [*report.deployments, *report.automations, *report.notes]:
+        say(f"  {line}")
+    say(f"reconciler (runs left by an earlier session): {_reconcile(settings)}")
+    say("starting a worker and the API ...")
+    worker = start_worker(stack, config, settings, logs)
+    start_api(stack, config, logs)
+    _print_ready(say, config, stack, worker, settings.prefect_work_pool)
+    return watch(stack, stopper, say)
 
 
 def _deploy_with_retries(settings: Settings, attempts: int = 5) -> DeployReport:

@@ -25,9 +25,10 @@ from receipt_sync.settings import get_settings
 from services.slots import business_slot, free_dead_holders_slot
 from tasks.planning import SyncPlan, plan_sync
 from tasks.progress import report_progress
-from tasks.reporting import read_sync_report, run_labels, state_message, summary_markdown
+from tasks.reporting import RunLabels, read_sync_report, run_labels, state_message, summary_markdown
 from tasks.runs import (
     OpenedRun,
+    SyncSummary,
     close_failed_sync_run,
     complete_sync_run,
     flag_mailbox_needs_reauth,
@@ -103,15 +104,15 @@ def _log_page(logger: Any, page_number: int, outcome: PageOutcome, what: str = "
     )  # fmt: skip
 
 
-def _sync(run: OpenedRun, labels: dict[str, Any], logger: Any) -> dict[str, Any]:
+def _sync(run: OpenedRun, labels: RunLabels, logger: Any) -> SyncSummary:
     progress_id = create_progress_artifact(
-        0.0, key=labels["progress_key"], description=f"{labels['name']}: sync run {run.run_id}"
+        0.0, key=labels.progress_key, description=f"{labels.name}: sync run {run.run_id}"
     )
     with report_progress(run.run_id, progress_id, get_settings().sync_progress_seconds):
         return _plan_and_walk(run, progress_id, logger)
 
 
-def _plan_and_walk(run: OpenedRun, progress_id: UUID | None, logger: Any) -> dict[str, Any]:
+def _plan_and_walk(run: OpenedRun, progress_id: UUID | None, logger: Any) -> SyncSummary:
     plan = plan_sync(run.run_id, run.mailbox_checkpoint)
     logger.info("sync plan: %s", plan.note)
     try:
@@ -129,9 +130,9 @@ def _plan_and_walk(run: OpenedRun, progress_id: UUID | None, logger: Any) -> dic
     return summary
 
 
-def _publish_summary(run_id: int, labels: dict[str, Any]) -> None:
+def _publish_summary(run_id: int, labels: RunLabels) -> None:
     report = read_sync_report(run_id)
-    create_markdown_artifact(summary_markdown(report), key=labels["summary_key"], description=f"{labels['name']}")
+    create_markdown_artifact(summary_markdown(report), key=labels.summary_key, description=f"{labels.name}")
 
 
 def _run_name() -> str:
@@ -139,7 +140,7 @@ def _run_name() -> str:
     parameters = flow_run.parameters
     labels = run_labels(parameters["business_id"], parameters.get("mode", "incremental"),
                         bool(parameters.get("reprocess_failed")))  # fmt: skip
-    return labels["name"]
+    return labels.name
 
 
 @flow(name="gmail-sync", flow_run_name=_run_name, log_prints=False)
@@ -179,7 +180,7 @@ def gmail_sync(
         logger.info("JOB_DONE business=%s sync run %s had already completed", business_id, sync_run_id)
         return Completed(message="sync run already completed", data={"status": "completed", "sync_run_id": sync_run_id})
     labels = run_labels(business_id, mode, reprocess_failed)
-    tag_flow_run(flow_run_id, labels["tags"])
+    tag_flow_run(flow_run_id, labels.tags)
     window = f"{parameters['from_date'] or f'{months_back} months back'}..{parameters['to_date'] or 'now'}"
     logger.info(
         "JOB_START business=%s mode=%s window=%s cap=%s sync_run=%s flow_run=%s",
@@ -203,11 +204,11 @@ def gmail_sync(
     logger.info(
         "JOB_DONE business=%s sync_run=%s duration=%.1fs scanned=%s saved=%s duplicates=%s errors=%s "
         "sweep=%s sweep_scanned=%s sweep_saved=%s",
-        business_id, run.run_id, time.monotonic() - started, summary["messages_scanned"],
-        summary["receipts_saved"], summary["duplicates_skipped"], summary["errors"], summary["sweep_status"],
-        summary["sweep_messages_scanned"], summary["sweep_receipts_saved"],
+        business_id, run.run_id, time.monotonic() - started, summary.messages_scanned,
+        summary.receipts_saved, summary.duplicates_skipped, summary.errors, summary.sweep_status,
+        summary.sweep_messages_scanned, summary.sweep_receipts_saved,
     )  # fmt: skip
-    return Completed(message=state_message(summary), data=summary)
+    return Completed(message=state_message(summary), data=summary.as_dict())
 
 
 def _slot_settings() -> dict[str, float]:

@@ -74,8 +74,8 @@ _EMBEDDED_MESSAGE = re.compile(
 )
 _ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+?)\s*>\s*$")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
-_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _SPACES = re.compile(r"[ \t\u00a0]+")
+_SPACE_RUN = re.compile(" {2,}")
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}(?![^;\s])")
 _UNSAFE_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -143,6 +143,8 @@ def decode_header_value(value: object) -> str:
     """Decode an RFC 2047 header, tolerating unknown charsets and broken encoded words."""
     if value is None:
         return ""
+    if isinstance(value, str) and "=?" not in value:  # no encoded word: what decode_header would return
+        return _clean_header(value)
     raw = header_text(value)
     try:
         parts = decode_header(raw)
@@ -193,9 +195,12 @@ def html_to_text(html: str) -> str:
 
 
 def normalise_text(text: str) -> str:
-    text = _SPACES.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))  # one pass, not one per line
-    lines = [line.strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(line for line in lines if line))
+    """Whitespace runs as one space, each line stripped, blank lines dropped."""
+    # Tabs and no-break spaces become spaces, then runs of spaces one space: the same as replacing each run of
+    # [ \t\u00a0] at once, but the regex then stops only where two spaces meet, not at every space.
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ").replace("\u00a0", " ")
+    text = _SPACE_RUN.sub(" ", text)
+    return "\n".join([line for line in map(str.strip, text.split("\n")) if line])
 
 
 def parse_email(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> ParsedEmail:
@@ -343,7 +348,8 @@ def _lenient_b64(text: str) -> bytes:
     """Missing padding and odd line lengths are forgiven; foreign characters mean the content is lost."""
     if _NOT_BASE64.search(text):
         raise MalformedMessageError("A part's base64 is corrupt (it holds characters base64 never uses).")
-    cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text.split("=", 1)[0])
+    # Only whitespace is left to drop (checked above): str.split's whitespace is the same as the regex's \s.
+    cleaned = "".join(text.split("=", 1)[0].split())
     if len(cleaned) % 4 == 1:
         cleaned = cleaned[:-1]  # a lone trailing character carries no whole byte
     cleaned += "=" * (-len(cleaned) % 4)

@@ -1,11 +1,14 @@
-"""Waiting for something to become true by asking again: `receipts up` waiting for its processes, and tests
-waiting for a run to finish. One loop, so every wait has a deadline and says what it waited for.
+"""Asking again: waiting for something to become true (`receipts up` waiting for its processes, tests waiting
+for a run to finish), and doing something every few seconds while other work goes on (a run's heartbeat, its
+progress reports). One loop each, so every wait has a deadline and every repeat stops with its work.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -24,3 +27,27 @@ def poll_until(produce: Callable[[], T | None], *, what: str, timeout: float, ev
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not within {timeout:.0f} s")
         time.sleep(every)
+
+
+@contextmanager
+def repeating(action: Callable[[], object], *, every: float, name: str) -> Iterator[None]:
+    """Call `action` every `every` s from a daemon thread while the block runs; stop (and wait ≤5 s) after it.
+
+    An exception in `action` skips that tick only: what it writes is written again on the next one.
+    """
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                action()
+            except Exception:
+                continue
+
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

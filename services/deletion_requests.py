@@ -18,6 +18,7 @@ from models.queries.sync_runs import stale_reason, stale_thresholds
 from receipt_sync.errors import DeletionAlreadyRunning
 from receipt_sync.settings import Settings
 from services import prefect_access
+from services.prefect_access import FlowRunRequest
 from services.runs import cancel_quietly, start_flow_run
 from services.sync_requests import clear_dead_run
 
@@ -57,15 +58,13 @@ def _conflict(session: Session, exc: DeletionAlreadyRunning, business_id: int) -
 
 
 def _start(session: Session, settings: Settings, run: DeletionRun) -> None:
-    start_flow_run(
-        session,
-        settings,
-        run,
+    request = FlowRunRequest(
         deployment=settings.deletion_deployment,
         parameters={"business_id": run.business_id, "deletion_run_id": run.id},
         name=f"receipt-deletion/business-{run.business_id}/run-{run.id}",
         tags=[f"business:{run.business_id}", "receipt-deletion"],
     )
+    start_flow_run(session, settings, run, request)
 
 
 def request_deletion(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import Any
 
 from models.db import migrate, session_scope
 from models.queries.businesses import business_by_name, create_business
@@ -61,7 +61,20 @@ def _truth_by_source_id(mbox_path: Path, truth_by_header: dict[str, Truth]) -> d
             return truth
 
 
-def score_demo(business_id: int, truth: DemoTruth) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DemoScore:
+    """The demo's receipts against the generator's truth."""
+
+    expected: int
+    found: int
+    missed: int
+    false: int  # stored, but the generator made no receipt (malformed messages' readable parts aside)
+    malformed_kept: int
+    exact_totals: str  # "exact/found"
+    sample: list[tuple[str | None, Decimal | None, str | None, date | None, str | None]]
+
+
+def score_demo(business_id: int, truth: DemoTruth) -> DemoScore:
     """Receipts found, missed and false against the generator's truth, and a sample of what was stored."""
     with session_scope() as session:
         receipts = receipts_by_message_id(session, business_id)
@@ -73,15 +86,15 @@ def score_demo(business_id: int, truth: DemoTruth) -> dict[str, Any]:
         (r.vendor, r.total, r.currency, r.receipt_date, r.document_number)
         for r in sorted(receipts.values(), key=lambda r: r.id)[:15]
     ]
-    return {
-        "expected": len(expected),
-        "found": len(found),
-        "missed": len(expected - set(receipts)),
-        "false": len(set(receipts) - expected - malformed),
-        "malformed_kept": len(set(receipts) & malformed),
-        "exact_totals": f"{exact}/{len(found)}",
-        "sample": sample,
-    }
+    return DemoScore(
+        expected=len(expected),
+        found=len(found),
+        missed=len(expected - set(receipts)),
+        false=len(set(receipts) - expected - malformed),
+        malformed_kept=len(set(receipts) & malformed),
+        exact_totals=f"{exact}/{len(found)}",
+        sample=sample,
+    )
 
 
 def _same_total(stored: Decimal | None, expected: str | None) -> bool:

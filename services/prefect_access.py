@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import httpx
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
-from prefect.client.schemas.objects import WorkerStatus, WorkPoolStatus
+from prefect.client.schemas.objects import FlowRun, WorkerStatus, WorkPoolStatus
 from prefect.context import SettingsContext, get_settings_context
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES
@@ -70,6 +70,36 @@ class PoolStatus:
     def online_workers(self) -> list[WorkerInfo]:
         """Workers alive by a tight heartbeat rule: a dead worker stops counting within ~3 intervals."""
         return [w for w in self.workers if w.alive(self.missed_heartbeats)]
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    name: str
+    paused: bool
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """The work pool, its queues, the deployments bound to it (`flow/deployment`) and the workers polling it."""
+
+    pool: PoolStatus
+    queues: list[QueueInfo]
+    deployments: list[str]
+
+    @property
+    def pool_exists(self) -> bool:
+        return self.pool.status is not None
+
+
+@dataclass(frozen=True)
+class FlowRunRequest:
+    """A flow run to create from a deployment (reached by name: nothing here imports a flow)."""
+
+    deployment: str
+    parameters: dict[str, Any]  # the flow's own parameters: JSON, validated by Prefect against the flow
+    name: str
+    tags: list[str]
+    work_queue: str | None = None  # None: the deployment's own queue
 
 
 @dataclass(frozen=True)
@@ -150,22 +180,14 @@ def require_worker(status: PoolStatus) -> None:
         )
 
 
-def trigger_deployment(
-    settings: Settings,
-    deployment_name: str,
-    *,
-    parameters: dict[str, Any],
-    name: str,
-    tags: list[str],
-    work_queue: str | None = None,
-) -> TriggeredRun:
-    """Create a flow run of `deployment_name` after checking a worker polls its pool (else 503, nothing made)."""
+def trigger_deployment(settings: Settings, request: FlowRunRequest) -> TriggeredRun:
+    """Create a flow run of the deployment after checking a worker polls its pool (else 503, nothing made)."""
     with prefect_client(settings) as client:
         try:
-            deployment = client.read_deployment_by_name(deployment_name)
+            deployment = client.read_deployment_by_name(request.deployment)
         except ObjectNotFound:
             raise DeploymentMissing(
-                f"deployment {deployment_name!r} is not registered with Prefect",
+                f"deployment {request.deployment!r} is not registered with Prefect",
                 action="deploy it: prefect --no-prompt deploy --all (from the project root)",
             ) from None
         pool = deployment.work_pool_name or settings.prefect_work_pool
@@ -174,11 +196,11 @@ def trigger_deployment(
         # returns the run the first one created instead of making a second flow run.
         run = client.create_flow_run_from_deployment(
             deployment.id,
-            parameters=parameters,
-            name=name,
-            tags=tags,
+            parameters=request.parameters,
+            name=request.name,
+            tags=request.tags,
             idempotency_key=f"trigger-{uuid4()}",
-            work_queue_name=work_queue,  # None: the deployment's own queue
+            work_queue_name=request.work_queue,
         )
         return TriggeredRun(flow_run_id=str(run.id), flow_run_name=run.name, work_pool=pool)
 
@@ -190,17 +212,21 @@ def _as_uuid(flow_run_id: str) -> UUID | None:
         return None
 
 
+def _read_flow_run(client: SyncPrefectClient, run_uuid: UUID) -> FlowRun | None:
+    try:
+        return client.read_flow_run(run_uuid)
+    except ObjectNotFound:
+        return None
+
+
 def read_flow_run_state(settings: Settings, flow_run_id: str) -> FlowRunState | None:
     """The flow run's current state, or None when Prefect has no such run."""
     run_uuid = _as_uuid(flow_run_id)
     if run_uuid is None:
         return None
     with prefect_client(settings) as client:
-        try:
-            run = client.read_flow_run(run_uuid)
-        except ObjectNotFound:
-            return None
-    if run.state is None:
+        run = _read_flow_run(client, run_uuid)
+    if run is None or run.state is None:
         return None
     return FlowRunState(type=run.state.type.value, name=run.state.name, message=run.state.message)
 
@@ -211,11 +237,8 @@ def cancel_flow_run(settings: Settings, flow_run_id: str) -> bool:
     if run_uuid is None:
         return False
     with prefect_client(settings) as client:
-        try:
-            run = client.read_flow_run(run_uuid)
-        except ObjectNotFound:
-            return False
-        if run.state is None or run.state.type.value in TERMINAL_STATE_TYPES:
+        run = _read_flow_run(client, run_uuid)
+        if run is None or run.state is None or run.state.type.value in TERMINAL_STATE_TYPES:
             return False
         cancelling = State(type=StateType.CANCELLING, message="cancelled through the receipts API")
         client.set_flow_run_state(run_uuid, cancelling)
@@ -231,7 +254,7 @@ def api_healthy(settings: Settings) -> bool:
         return False
 
 
-def read_worker_config(settings: Settings, pool_name: str | None = None) -> dict[str, Any]:
+def read_worker_config(settings: Settings, pool_name: str | None = None) -> WorkerConfig:
     """The pool, its queues, the deployments bound to it and the workers polling it (with last heartbeat)."""
     pool_name = pool_name or settings.prefect_work_pool
     with prefect_client(settings) as client:
@@ -240,15 +263,11 @@ def read_worker_config(settings: Settings, pool_name: str | None = None) -> dict
         pool_filter = WorkPoolFilter(name=WorkPoolFilterName(any_=[pool_name]))
         deployments = client.read_deployments(work_pool_filter=pool_filter)
         flow_names = {f.id: f.name for f in client.read_flows()} if deployments else {}
-    return {
-        "work_pool": {"name": pool_name, "status": status.status, "exists": status.status is not None},
-        "queues": [{"name": q.name, "paused": bool(q.is_paused)} for q in queues],
-        "deployments": sorted(f"{flow_names.get(d.flow_id, '?')}/{d.name}" for d in deployments),
-        "workers": [
-            {"name": w.name, "status": w.status, "last_heartbeat_at": w.last_heartbeat_at} for w in status.workers
-        ],
-        "online_workers": len(status.online_workers),
-    }
+    return WorkerConfig(
+        pool=status,
+        queues=[QueueInfo(q.name, bool(q.is_paused)) for q in queues],
+        deployments=sorted(f"{flow_names.get(d.flow_id, '?')}/{d.name}" for d in deployments),
+    )
 
 
 def ui_base_url(settings: Settings) -> str | None:

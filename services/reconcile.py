@@ -7,7 +7,8 @@ waits for a process that no longer exists to acknowledge it). The reconciler dec
 - our run record's heartbeat (written every `SYNC_HEARTBEAT_SECONDS` by the flow process) older than
   `SYNC_STALE_AFTER_SECONDS`, or a run past its time limit;
 - a run still `queued` while Prefect already ran its flow run past the stale threshold (the process died before
-  it could open the run), or while no live worker polls the pool for `SYNC_PICKUP_TIMEOUT_SECONDS`;
+  it could open the run), or shows it Pending that long (a worker took it and died before starting its
+  process), or while no live worker polls the pool for `SYNC_PICKUP_TIMEOUT_SECONDS`;
 - Prefect's own final state (Crashed/Failed/Cancelled) for a run our record still shows active;
 - a Prefect flow run left Running/Pending/Cancelling whose run record is already final.
 
@@ -125,9 +126,15 @@ def dead_reason(
     if run.status == "running":
         return stale_reason(run, **stale_thresholds(settings), now=now)
     waited = now - run.created_at
-    running_for = now - state_since if prefect_state == "RUNNING" and state_since else None
-    if running_for and running_for > timedelta(seconds=settings.sync_stale_after_seconds):
-        return f"its flow process started but never opened the run in {int(running_for.total_seconds())} s"
+    taken_for = now - state_since if prefect_state in ("PENDING", "RUNNING") and state_since else None
+    if taken_for and taken_for > timedelta(seconds=settings.sync_stale_after_seconds):
+        # PENDING: a worker took the run and died before its flow process started (nobody else will start it).
+        what = (
+            "its flow process started but never opened the run"
+            if prefect_state == "RUNNING"
+            else "a worker took its flow run but never started its process"
+        )
+        return f"{what} in {int(taken_for.total_seconds())} s"
     if worker_alive is False and waited > timedelta(seconds=settings.sync_pickup_timeout_seconds):
         return NO_WORKER.format(seconds=int(settings.sync_pickup_timeout_seconds))
     if waited > timedelta(seconds=settings.sync_time_limit_seconds):

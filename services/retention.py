@@ -8,7 +8,6 @@ blocked behind it. What is always kept is listed in models/queries/retention.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,12 +15,9 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.db import session_scope
-from models.queries.retention import (
-    count_prunable_runs,
-    delete_old_deletion_runs,
-    delete_old_sync_runs,
-    run_table_counts,
-)
+from models.deletion import DeletionRun
+from models.queries.retention import RunCounts, RunModel, count_prunable_runs, delete_old_runs, run_table_counts
+from models.runs import SyncRun
 from receipt_sync.settings import Settings
 
 DAY_SECONDS = 86400
@@ -30,9 +26,9 @@ MIN_PREFECT_RETENTION_DAYS = 1
 
 
 @dataclass(frozen=True)
-class PruneResult:
-    sync_runs: int
-    deletion_runs: int
+class PruneResult(RunCounts):
+    """The runs pruned, and the end before which they had ended."""
+
     cutoff: datetime | None  # None: retention is off (RUN_RETENTION_DAYS=0)
 
     def summary(self) -> str:
@@ -51,12 +47,12 @@ def retention_cutoff(settings: Settings, now: datetime | None = None) -> datetim
     return (now or utcnow()) - timedelta(days=settings.run_retention_days)
 
 
-def _prune_batches(delete_batch: Callable[[Session, int], list[int]], url: str | None) -> int:
-    """Delete batch after batch, each in its own transaction, until a batch comes back short."""
+def _prune(model: RunModel, cutoff: datetime, limit: int, url: str | None) -> int:
+    """Delete batch after batch, each in its own transaction, until a batch comes back empty."""
     deleted, after_id = 0, 0
     while True:
         with session_scope(url) as session:
-            ids = delete_batch(session, after_id)
+            ids = delete_old_runs(session, model, cutoff, after_id=after_id, limit=limit)
         deleted += len(ids)
         if not ids:
             return deleted
@@ -69,21 +65,18 @@ def prune_run_history(settings: Settings, *, now: datetime | None = None, url: s
     if cutoff is None:
         return PruneResult(0, 0, None)
     limit = settings.retention_batch_size
-    syncs = _prune_batches(lambda s, after: delete_old_sync_runs(s, cutoff, after_id=after, limit=limit), url)
-    deletions = _prune_batches(lambda s, after: delete_old_deletion_runs(s, cutoff, after_id=after, limit=limit), url)
-    return PruneResult(syncs, deletions, cutoff)
+    return PruneResult(_prune(SyncRun, cutoff, limit, url), _prune(DeletionRun, cutoff, limit, url), cutoff)
 
 
 def history_report(session: Session, settings: Settings, now: datetime | None = None) -> str:
     """What `receipts doctor` says about run history: stored rows, and what the next round would prune."""
-    syncs, deletions = run_table_counts(session)
+    counts = run_table_counts(session)
     cutoff = retention_cutoff(settings, now)
-    stored = f"{syncs} sync run(s), {deletions} deletion run(s) stored"
+    stored = f"{counts.sync_runs} sync run(s), {counts.deletion_runs} deletion run(s) stored"
     if cutoff is None:
         return f"{stored}; kept forever (RUN_RETENTION_DAYS=0)"
-    old_syncs, old_deletions = count_prunable_runs(session, cutoff)
     return (
-        f"{stored}; {old_syncs + old_deletions} older than {settings.run_retention_days} day(s), "
+        f"{stored}; {count_prunable_runs(session, cutoff).total} older than {settings.run_retention_days} day(s), "
         "pruned by the next incremental round"
     )
 

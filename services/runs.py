@@ -7,13 +7,14 @@ commits both together, so a refused trigger (Prefect unreachable, no worker) lea
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from receipt_sync.errors import OrchestratorUnavailable
 from receipt_sync.settings import Settings
 from services import prefect_access
+from services.prefect_access import FlowRunRequest
 
 ERROR_PREVIEW = 500
 
@@ -25,22 +26,10 @@ class RunRecord(Protocol):
     flow_run_id: str | None
 
 
-def start_flow_run(
-    session: Session,
-    settings: Settings,
-    run: RunRecord,
-    *,
-    deployment: str,
-    parameters: dict[str, Any],
-    name: str,
-    tags: list[str],
-    work_queue: str | None = None,
-) -> None:
-    """Trigger `deployment` for `run` and commit; on any failure (503: no worker) the uncommitted row goes."""
+def start_flow_run(session: Session, settings: Settings, run: RunRecord, request: FlowRunRequest) -> None:
+    """Trigger the deployment for `run` and commit; on any failure (503: no worker) the uncommitted row goes."""
     try:
-        triggered = prefect_access.trigger_deployment(
-            settings, deployment, parameters=parameters, name=name, tags=tags, work_queue=work_queue
-        )
+        triggered = prefect_access.trigger_deployment(settings, request)
         run.flow_run_id = triggered.flow_run_id
         session.commit()
     except BaseException:

@@ -7,7 +7,7 @@ flow run through the deployment, stores its id and commits — all in one transa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,7 +31,7 @@ from receipt_sync.errors import (
 )
 from receipt_sync.settings import Settings
 from services import prefect_access
-from services.prefect_access import FlowRunState
+from services.prefect_access import FlowRunRequest, FlowRunState
 from services.reconcile import reconcile_business
 from services.run_labels import business_tags, sync_run_name
 from services.runs import start_flow_run
@@ -113,22 +113,29 @@ def already_running(session: Session, business_id: int, exc: SyncAlreadyRunning 
         f"a sync of business {business_id} is already {active.status if active else 'active'}",
         run_id=active.id if active else None,
     )
-    err.details = {"run": progress(active)} if active else {}  # type: ignore[attr-defined]
+    err.details = {"run": asdict(SyncProgress.of(active))} if active else {}  # type: ignore[attr-defined]
     return err
 
 
-def progress(run: SyncRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "status": run.status,
-        "percent": run.percent,
-        "pages_done": run.pages_done,
-        "messages_scanned": run.messages_scanned,
-        "receipts_saved": run.receipts_saved,
-        "sweep_status": run.sweep_status,
-        "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
-        "flow_run_id": run.flow_run_id,
-    }
+@dataclass(frozen=True)
+class SyncProgress:
+    """How far an active sync run is: what a 409 carries and the diagnostics list."""
+
+    id: int
+    status: str
+    percent: float | None
+    pages_done: int
+    messages_scanned: int
+    receipts_saved: int
+    heartbeat_at: str | None  # ISO 8601, as the run record's other times travel in an error body
+    flow_run_id: str | None
+    sweep_status: str | None  # running: only sweeping, a new sync request makes it yield
+
+    @classmethod
+    def of(cls, run: SyncRun) -> SyncProgress:
+        heartbeat = run.heartbeat_at.isoformat() if run.heartbeat_at else None
+        return cls(run.id, run.status, run.percent, run.pages_done, run.messages_scanned, run.receipts_saved,
+                   heartbeat, run.flow_run_id, run.sweep_status)  # fmt: skip
 
 
 def request_sync(
@@ -161,10 +168,7 @@ def request_sync(
     except SyncAlreadyRunning as exc:
         raise already_running(session, business_id, exc) from None
     name = get_business(session, business_id).name
-    start_flow_run(
-        session,
-        settings,
-        run,
+    request = FlowRunRequest(
         deployment=settings.sync_deployment,
         parameters={**(run.parameters or {}), "business_id": run.business_id, "sync_run_id": run.id},
         name=sync_run_name(run.business_id, name, run.mode, bool(parameters.get("reprocess_failed"))),
@@ -172,6 +176,7 @@ def request_sync(
         # Incremental syncs have a queue of their own, served first: large first syncs cannot starve them.
         work_queue=settings.incremental_work_queue if run.mode == "incremental" else None,
     )
+    start_flow_run(session, settings, run, request)
     return run
 
 

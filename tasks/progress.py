@@ -11,8 +11,8 @@ and the page commit can both write them without counting anything twice.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -20,6 +20,7 @@ from prefect.artifacts import update_progress_artifact
 
 from models.db import session_scope
 from models.runs import SyncRun
+from receipt_sync.polling import repeating
 from tasks.sources import on_release
 
 
@@ -106,26 +107,17 @@ def write_live_progress(run_id: int) -> tuple[float, str]:
         return run.percent, text
 
 
-@contextmanager
-def report_progress(run_id: int, artifact_id: UUID | None, every_seconds: float) -> Iterator[None]:
-    """While the run works, write its in-flight progress every `every_seconds` from a thread."""
-    stop = threading.Event()
+def report_progress(run_id: int, artifact_id: UUID | None, every_seconds: float) -> AbstractContextManager[None]:
+    """While the run works, write its in-flight progress every `every_seconds` from a thread.
+
+    A missed report is made up on the next tick; the page commit is the truth."""
+    last: tuple[float, str] | None = None
 
     def report() -> None:
-        last: tuple[float, str] | None = None
-        while not stop.wait(every_seconds):
-            try:
-                now = write_live_progress(run_id)
-                if artifact_id is not None and now != last:
-                    update_progress_artifact(artifact_id, now[0], description=now[1])
-                last = now
-            except Exception:  # a missed report is made up on the next tick; the page commit is the truth
-                continue
+        nonlocal last
+        now = write_live_progress(run_id)
+        if artifact_id is not None and now != last:
+            update_progress_artifact(artifact_id, now[0], description=now[1])
+        last = now
 
-    thread = threading.Thread(target=report, name=f"sync-run-{run_id}-progress", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    return repeating(report, every=every_seconds, name=f"sync-run-{run_id}-progress")

@@ -18,7 +18,8 @@ from models.queries.sync_runs import get_sync_run
 from models.runs import SyncRun
 from receipt_sync.settings import get_settings
 from services.prefect_access import flow_run_ui_url
-from services.run_labels import artifact_key, business_slug, business_tags, sync_run_name
+from services.run_labels import artifact_key, business_tags, sync_run_name
+from tasks.runs import SyncSummary
 
 ERRORS_SHOWN = 10
 
@@ -54,16 +55,25 @@ def business_name(business_id: int) -> str | None:
         return business.name if business else None
 
 
-def run_labels(business_id: int, mode: str, reprocess_failed: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunLabels:
+    """How a business's sync shows in Prefect: the flow run's name and tags, and its artifacts' keys."""
+
+    name: str
+    tags: list[str]
+    progress_key: str
+    summary_key: str
+
+
+def run_labels(business_id: int, mode: str, reprocess_failed: bool = False) -> RunLabels:
     """The flow run's name, tags and artifact keys for a business (its name read from the database)."""
     name = business_name(business_id)
-    return {
-        "name": sync_run_name(business_id, name, mode, reprocess_failed),
-        "tags": business_tags(business_id, name),
-        "progress_key": artifact_key("sync-progress", business_id, name),
-        "summary_key": artifact_key("sync-summary", business_id, name),
-        "slug": business_slug(business_id, name),
-    }
+    return RunLabels(
+        name=sync_run_name(business_id, name, mode, reprocess_failed),
+        tags=business_tags(business_id, name),
+        progress_key=artifact_key("sync-progress", business_id, name),
+        summary_key=artifact_key("sync-summary", business_id, name),
+    )
 
 
 def _window(parameters: dict[str, Any]) -> str:
@@ -159,10 +169,10 @@ def _md(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def state_message(summary: dict[str, Any]) -> str:
+def state_message(summary: SyncSummary) -> str:
     """The flow run's final state message: the error count first, as the UI shows it beside the state."""
-    errors = summary.get("errors") or 0
-    done = f"{summary.get('receipts_saved', 0)} receipts saved from {summary.get('messages_scanned', 0)} messages"
+    errors = summary.errors
+    done = f"{summary.receipts_saved} receipts saved from {summary.messages_scanned} messages"
     if errors:
         return f"Completed with {errors} message error{'s' if errors != 1 else ''}: {done}"
     return f"Completed: {done}"

@@ -7,10 +7,8 @@ completed, failed (with a message a user can act on) or cancelled.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +33,7 @@ from models.queries.sync_runs import (
 )
 from models.runs import SyncRun
 from receipt_sync.errors import DeletionAlreadyRunning, MailboxAuthError, NotFoundError, SyncAlreadyRunning
+from receipt_sync.polling import repeating
 from receipt_sync.settings import get_settings
 from services.sweep import yield_sweep
 from tasks.progress import run_progress
@@ -141,8 +140,38 @@ def _find_run(session: Session, sync_run_id: int | None, flow_run_id: str | None
     return None
 
 
+@dataclass(frozen=True)
+class SyncSummary:
+    """What a finished sync did: the flow's result, its final state message and the CLI's JSON output."""
+
+    sync_run_id: int
+    status: str
+    mode: str
+    pages_done: int
+    messages_scanned: int
+    receipts_saved: int
+    duplicates_skipped: int
+    errors: int
+    duration_seconds: float | None
+    sweep_status: str | None = None  # the sweep after the receipt query's messages (models/runs.py)
+    sweep_messages_scanned: int = 0
+    sweep_receipts_saved: int = 0
+
+    @classmethod
+    def of(cls, run: SyncRun) -> SyncSummary:
+        duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
+        seconds = round(duration, 2) if duration is not None else None
+        return cls(run.id, run.status, run.mode, run.pages_done, run.messages_scanned, run.receipts_saved,
+                   run.duplicates_skipped, run.errors_count, seconds, run.sweep_status, run.sweep_messages_scanned,
+                   run.sweep_receipts_saved)  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        """The flow run's result data (Prefect stores it; the CLI prints it as JSON)."""
+        return asdict(self)
+
+
 @task(name="complete-sync-run")
-def complete_sync_run(run_id: int, mailbox_checkpoint: dict[str, Any] | None) -> dict[str, Any]:
+def complete_sync_run(run_id: int, mailbox_checkpoint: dict[str, Any] | None) -> SyncSummary:
     """Mark the run completed and move the mailbox's incremental starting point; returns its summary."""
     with session_scope() as session:
         run = get_sync_run(session, run_id)
@@ -151,7 +180,7 @@ def complete_sync_run(run_id: int, mailbox_checkpoint: dict[str, Any] | None) ->
             finish_run(session, run, "completed")
         if mailbox_checkpoint and run.mailbox_id:
             save_mailbox_checkpoint(session, run.mailbox_id, mailbox_checkpoint)
-        return run_summary(run)
+        return SyncSummary.of(run)
 
 
 def tag_flow_run(flow_run_id: str | None, tags: list[str]) -> None:
@@ -184,47 +213,12 @@ def flag_mailbox_needs_reauth(mailbox_id: int, reason: str) -> None:
         mark_needs_reauth(session, mailbox_id, reason)
 
 
-def run_summary(run: SyncRun) -> dict[str, Any]:
-    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
-    return {
-        "sync_run_id": run.id,
-        "status": run.status,
-        "mode": run.mode,
-        "pages_done": run.pages_done,
-        "messages_scanned": run.messages_scanned,
-        "receipts_saved": run.receipts_saved,
-        "duplicates_skipped": run.duplicates_skipped,
-        "errors": run.errors_count,
-        "sweep_status": run.sweep_status,
-        "sweep_messages_scanned": run.sweep_messages_scanned,
-        "sweep_receipts_saved": run.sweep_receipts_saved,
-        "duration_seconds": round(duration, 2) if duration is not None else None,
-    }
-
-
-def read_run_summary(run_id: int) -> dict[str, Any]:
-    with session_scope() as session:
-        return run_summary(get_sync_run(session, run_id))
-
-
-@contextmanager
-def keep_heartbeat(run_id: int, every_seconds: float | None = None) -> Iterator[None]:
+def keep_heartbeat(run_id: int, every_seconds: float | None = None) -> AbstractContextManager[None]:
     """Beat the run's heartbeat from a thread, so a long page never looks like a dead worker."""
-    every = every_seconds or get_settings().sync_heartbeat_seconds
-    stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(every):
-            try:
-                with session_scope() as session:
-                    heartbeat(session, run_id)
-            except Exception:  # a missed beat is retried on the next tick
-                continue
+        with session_scope() as session:
+            heartbeat(session, run_id)
 
-    thread = threading.Thread(target=beat, name=f"sync-run-{run_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    every = every_seconds or get_settings().sync_heartbeat_seconds
+    return repeating(beat, every=every, name=f"sync-run-{run_id}-heartbeat")

@@ -76,9 +76,14 @@ def settings_env(db_url: str, tmp_path: Path, override_settings: SettingsOverrid
 
 
 @pytest.fixture
-def gmail() -> Iterator[FakeGmailServer]:
-    """The fake Gmail (empty; tests load their messages) that accepts the factories' refresh token."""
-    with FakeGmailServer(refresh_tokens=[REFRESH_TOKEN], address="owner@acme.example") as server:
+def gmail(request: pytest.FixtureRequest) -> Iterator[FakeGmailServer]:
+    """The fake Gmail that accepts the factories' refresh token: empty (tests load their messages), or as the
+    test's `gmail` mark says: `messages=` a callable that makes a fresh mailbox per test, and any other
+    `FakeGmailServer` option (`pytestmark = pytest.mark.gmail(messages=lambda: mailbox(30), stall_seconds=1.0)`)."""
+    mark = request.node.get_closest_marker("gmail")
+    options = {"refresh_tokens": [REFRESH_TOKEN], "address": "owner@acme.example", **(mark.kwargs if mark else {})}
+    messages = options.pop("messages", tuple)
+    with FakeGmailServer(messages(), **options) as server:
         yield server
 
 

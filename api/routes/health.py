@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from api.deps import SettingsDep
-from models.db import session_scope
 from services import prefect_access
+from services.job_health import database_ok
 
 router = APIRouter(tags=["health"])
 
@@ -17,15 +16,6 @@ router = APIRouter(tags=["health"])
 def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
-
-
-def database_ok() -> bool:
-    try:
-        with session_scope() as session:
-            session.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
 
 
 @router.get("/readyz", responses={503: {"description": "Database or Prefect API unreachable"}})

@@ -66,7 +66,9 @@ def list_receipts(
 @router.get("/stats", response_model=ReceiptStats)
 def receipt_stats(session: SessionDep, caller: CallerDep, business_id: BusinessQuery = None) -> ReceiptStats:
     """Counts by review status, totals by currency and by month."""
-    return ReceiptStats.model_validate(q.receipt_stats(session, caller.business_scope(business_id)))
+    return ReceiptStats.model_validate(
+        q.receipt_stats(session, caller.business_scope(business_id)), from_attributes=True
+    )
 
 
 @router.get("/{receipt_id:int}", response_model=ReceiptDetail)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.deletion import ACTIVE_DELETION_STATUSES, DeletionFailure, DeletionRun
-from models.queries.sync_runs import active_sync_run
+from models.queries.sync_runs import active_sync_run, insert_queued_run
 from models.receipt import Receipt, ReceiptDocument
 from receipt_sync.errors import (
     DeletionAlreadyRunning,
@@ -121,16 +121,7 @@ def create_deletion_run(session: Session, *, business_id: int, selector: dict[st
     _refuse_if_sync_active(session, business_id)
     total = session.scalar(select(func.count()).select_from(Receipt).where(selection(business_id, selector)))
     run = DeletionRun(business_id=business_id, selector=selector, status="queued", total=total or 0)
-    try:
-        with session.begin_nested():
-            session.add(run)
-            session.flush()
-    except IntegrityError:
-        active = active_deletion_run(session, business_id)
-        raise DeletionAlreadyRunning(
-            f"a deletion of business {business_id} is already {active.status if active else 'active'}",
-            run_id=active.id if active else None,
-        ) from None
+    insert_queued_run(session, run, active_deletion_run, DeletionAlreadyRunning, "deletion")
     return run
 
 

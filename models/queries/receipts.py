@@ -187,7 +187,30 @@ def _month(session: Session) -> ColumnElement[str]:
     return func.strftime("%Y-%m", Receipt.receipt_date)
 
 
-def receipt_stats(session: Session, business_id: int | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CurrencyCount:
+    currency: str | None
+    count: int
+    total: str | None  # a decimal sum as text, so no float rounding reaches the client
+
+
+@dataclass(frozen=True)
+class MonthCount(CurrencyCount):
+    month: str  # YYYY-MM
+
+
+@dataclass(frozen=True)
+class ReceiptCounts:
+    by_status: dict[str, int]
+    by_currency: list[CurrencyCount]
+    by_month: list[MonthCount]
+
+
+def _text(total: Decimal | None) -> str | None:
+    return str(total) if total is not None else None
+
+
+def receipt_stats(session: Session, business_id: int | None) -> ReceiptCounts:
     """Counts by review status, totals by currency, and counts/totals by month and currency."""
     by_status = session.execute(scoped(select(Receipt.status, func.count()), business_id).group_by(Receipt.status))
     currency = func.coalesce(Receipt.currency, "")
@@ -201,16 +224,11 @@ def receipt_stats(session: Session, business_id: int | None) -> dict[str, Any]:
         .group_by(month, currency)
         .order_by(month.desc(), currency)
     )
-    return {
-        "by_status": {status: count for status, count in by_status},
-        "by_currency": [
-            {"currency": c or None, "count": n, "total": str(t) if t is not None else None} for c, n, t in by_currency
-        ],
-        "by_month": [
-            {"month": m, "currency": c or None, "count": n, "total": str(t) if t is not None else None}
-            for m, c, n, t in by_month
-        ],
-    }
+    return ReceiptCounts(
+        by_status={status: count for status, count in by_status},
+        by_currency=[CurrencyCount(c or None, n, _text(t)) for c, n, t in by_currency],
+        by_month=[MonthCount(c or None, n, _text(t), month=m) for m, c, n, t in by_month],
+    )
 
 
 def receipts_by_message_id(session: Session, business_id: int) -> dict[str, Receipt]:

@@ -9,9 +9,10 @@ Receipts keep their `sync_run_id` (a plain column, no foreign key): it then name
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func, select, text
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from models.deletion import DeletionFailure, DeletionRun
@@ -50,55 +51,54 @@ def _prunable_deletion_runs(cutoff: datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def delete_old_sync_runs(session: Session, cutoff: datetime, *, after_id: int, limit: int) -> list[int]:
-    """Delete up to `limit` prunable sync runs with id > `after_id` (keyset: each batch is a short transaction
-    that locks only its own rows); returns their ids, ascending."""
+@dataclass(frozen=True)
+class RunCounts:
+    """How many sync and deletion run records: stored, prunable or pruned."""
+
+    sync_runs: int
+    deletion_runs: int
+
+    @property
+    def total(self) -> int:
+        return self.sync_runs + self.deletion_runs
+
+
+RunModel = type[SyncRun] | type[DeletionRun]
+_PRUNABLE = {SyncRun: _prunable_sync_runs, DeletionRun: _prunable_deletion_runs}
+
+
+def delete_old_runs(session: Session, model: RunModel, cutoff: datetime, *, after_id: int, limit: int) -> list[int]:
+    """Delete up to `limit` prunable runs of `model` with id > `after_id` (keyset: each batch is a short
+    transaction that locks only its own rows); returns their ids, ascending."""
     ids = list(
         session.scalars(
-            select(SyncRun.id)
-            .where(SyncRun.id > after_id, _prunable_sync_runs(cutoff))
-            .order_by(SyncRun.id)
+            select(model.id)
+            .where(model.id > after_id, _PRUNABLE[model](cutoff))
+            .order_by(model.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
     )
     if ids:
-        session.execute(delete(SyncRun).where(SyncRun.id.in_(ids)), execution_options={"synchronize_session": False})
+        session.execute(delete(model).where(model.id.in_(ids)), execution_options={"synchronize_session": False})
     return ids
 
 
-def delete_old_deletion_runs(session: Session, cutoff: datetime, *, after_id: int, limit: int) -> list[int]:
-    """Like `delete_old_sync_runs`, for deletion runs."""
-    ids = list(
-        session.scalars(
-            select(DeletionRun.id)
-            .where(DeletionRun.id > after_id, _prunable_deletion_runs(cutoff))
-            .order_by(DeletionRun.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+def _count(session: Session, model: RunModel, *where: ColumnElement[bool]) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def count_prunable_runs(session: Session, cutoff: datetime) -> RunCounts:
+    """The runs the next pruning would delete — what `receipts doctor` reports."""
+    return RunCounts(
+        _count(session, SyncRun, _prunable_sync_runs(cutoff)),
+        _count(session, DeletionRun, _prunable_deletion_runs(cutoff)),
     )
-    if ids:
-        session.execute(
-            delete(DeletionRun).where(DeletionRun.id.in_(ids)), execution_options={"synchronize_session": False}
-        )
-    return ids
 
 
-def count_prunable_runs(session: Session, cutoff: datetime) -> tuple[int, int]:
-    """(sync runs, deletion runs) the next pruning would delete — what `receipts doctor` reports."""
-    syncs = session.scalar(select(func.count()).select_from(SyncRun).where(_prunable_sync_runs(cutoff))) or 0
-    deletions = (
-        session.scalar(select(func.count()).select_from(DeletionRun).where(_prunable_deletion_runs(cutoff))) or 0
-    )
-    return syncs, deletions
-
-
-def run_table_counts(session: Session) -> tuple[int, int]:
-    """(sync runs, deletion runs) stored."""
-    syncs = session.scalar(select(func.count()).select_from(SyncRun)) or 0
-    deletions = session.scalar(select(func.count()).select_from(DeletionRun)) or 0
-    return syncs, deletions
+def run_table_counts(session: Session) -> RunCounts:
+    """The runs stored."""
+    return RunCounts(_count(session, SyncRun), _count(session, DeletionRun))
 
 
 def table_sizes(session: Session) -> dict[str, int]:

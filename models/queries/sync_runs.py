@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
+from models.deletion import DeletionRun
 from models.runs import ACTIVE_STATUSES, SyncRun
-from receipt_sync.errors import NotFoundError, SyncAlreadyRunning
+from receipt_sync.errors import DeletionAlreadyRunning, NotFoundError, SyncAlreadyRunning
 from receipt_sync.settings import Settings
 
 ERROR_MESSAGE_LIMIT = 2000
@@ -47,17 +49,29 @@ def create_sync_run(
         rerun_of_id=rerun_of.id if rerun_of else None,
         checkpoint=dict(rerun_of.checkpoint) if rerun_of and rerun_of.checkpoint else None,
     )
+    insert_queued_run(session, run, active_sync_run, SyncAlreadyRunning, "sync")
+    return run
+
+
+def insert_queued_run(
+    session: Session,
+    run: SyncRun | DeletionRun,
+    active_run: Callable[[Session, int], SyncRun | DeletionRun | None],
+    refusal: type[SyncAlreadyRunning | DeletionAlreadyRunning],
+    kind: str,
+) -> None:
+    """Insert `run` in a savepoint: the partial unique index (one active run of a kind per business) turns a
+    concurrent second insert into `refusal` naming the active run, and the caller's transaction survives it."""
     try:
         with session.begin_nested():
             session.add(run)
             session.flush()
     except IntegrityError:
-        active = active_sync_run(session, business_id)
-        raise SyncAlreadyRunning(
-            f"a sync of business {business_id} is already {active.status if active else 'active'}",
+        active = active_run(session, run.business_id)
+        raise refusal(
+            f"a {kind} of business {run.business_id} is already {active.status if active else 'active'}",
             run_id=active.id if active else None,
         ) from None
-    return run
 
 
 def get_sync_run(session: Session, run_id: int, *, business_id: int | None = None, for_update: bool = False) -> SyncRun:

@@ -9,6 +9,7 @@ savings never count.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -44,6 +45,19 @@ MONEY = re.compile(
 _BEFORE_DIGITS, _AFTER_DIGITS = 12, 16
 _CURRENCY_MARK = re.compile("|".join(re.escape(c.lower()) for c in sorted([*_SYMBOLS, *_CODES], key=len, reverse=True)))
 _NUMBER_AHEAD = re.compile(rf"\s?{_SIGN}?\s?\d")
+# For `_marks_near_digits`: a mark touching a number ends at most 3 characters before a digit (`_NUMBER_AHEAD`)
+# or starts at most 9 after one (`_touches_number`); `_OTHER_DIGITS` are the characters `str.isdigit` accepts
+# that `\d` does not (tests/extract/test_scan.py checks the list against every code point).
+_MARKS = [c.lower() for c in [*_SYMBOLS, *_CODES]]
+_MARK_CHARS = frozenset("".join(_MARKS))
+_MARK_BEFORE = 3 + max(map(len, _MARKS))
+_MARK_AFTER = 9 + max(map(len, _MARKS))
+_DIGIT_SPAN = re.compile(r"\d+")
+_OTHER_DIGITS = re.compile(
+    "[\u00b2\u00b3\u00b9\u1369-\u1371\u19da\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468\u2474-\u247c"
+    "\u2488-\u2490\u24ea\u24f5-\u24fd\u24ff\u2776-\u277e\u2780-\u2788\u278a-\u2792"
+    "\U00010a40-\U00010a43\U00010e60-\U00010e68\U00011052-\U0001105a\U0001f100-\U0001f10a]"
+)
 _GLUED_SHEKEL = re.compile(r'(ש"ח|₪)(?=[\u05d0-\u05ea])')
 _SPLIT_SYMBOL = re.compile(r"([$€£₪])[ \t]*\n[ \t]*(?=[-\d])")
 
@@ -122,12 +136,35 @@ def dominant_currency(text: str) -> str | None:
     over lower-cased text, several times cheaper than reading every amount in a long HTML receipt."""
     counts: dict[str, int] = {}
     low = text.lower()
-    for m in _CURRENCY_MARK.finditer(low):
+    for m in _marks_near_digits(low):
         if _touches_number(low, m.start(), m.end()):
             cur = currency_of(m.group())
             if cur:
                 counts[cur] = counts.get(cur, 0) + 1
     return max(counts, key=lambda c: counts[c]) if counts else None
+
+
+def _marks_near_digits(low: str) -> Iterator[re.Match[str]]:
+    """What `_CURRENCY_MARK.finditer(low)` yields near enough to a digit to touch it, found only in windows
+    around the digit runs (codes like `rs` or `eur` otherwise match all over a long text). A window opens and
+    closes beside a character no mark contains, where the whole-text scan cannot be inside a match, so the
+    windows find the whole-text scan's own matches. Digits other than decimal ones (`²`, `①`, which
+    `_touches_number` also accepts) are rare: text that has them is scanned whole."""
+    if not low.isascii() and _OTHER_DIGITS.search(low):
+        yield from _CURRENCY_MARK.finditer(low)
+        return
+    size, end = len(low), 0
+    for run in _DIGIT_SPAN.finditer(low):
+        if run.end() + _MARK_AFTER <= end:
+            continue  # the last window covers this run's reach
+        # where the last window ended the scan is free (no mark holds that character): go on from there
+        start = max(end, run.start() - _MARK_BEFORE)
+        while start > end and low[start - 1] in _MARK_CHARS:
+            start -= 1
+        end = min(size, run.end() + _MARK_AFTER)
+        while end < size and low[end] in _MARK_CHARS:
+            end += 1
+        yield from _CURRENCY_MARK.finditer(low, start, end)
 
 
 def _touches_number(low: str, start: int, end: int) -> bool:

@@ -13,7 +13,7 @@ from receipt_sync.extract.amounts import dominant_currency, prepare
 from receipt_sync.extract.dates import document_date
 from receipt_sync.extract.detect import Evidence, Signals, assess, verdict
 from receipt_sync.extract.docnumber import find_document_number_with_priority
-from receipt_sync.extract.einvoice import EInvoice, parse_einvoice
+from receipt_sync.extract.einvoice import EInvoice, looks_like_einvoice, parse_einvoice
 from receipt_sync.extract.hebrew import has_hebrew, normalise_quotes
 from receipt_sync.extract.layout import html_total, layout_total
 from receipt_sync.extract.model import Extraction
@@ -100,7 +100,7 @@ def extract_pdf(data: bytes, *, filename: str | None = None) -> Extraction:
         return Extraction(False, 0.0, None, None, None, None, None, [reason], score=UNREAD)
     result = extract_text_document(content.text, filename=filename, layout=content.layout)
     if content.einvoice is not None:
-        _apply_einvoice(result, content.einvoice)
+        _apply_einvoice(result, content.einvoice, "Judged a receipt: the PDF carries a machine-readable invoice.")
     return _signed(result)
 
 
@@ -147,8 +147,8 @@ def _from_fields(fields: _Fields, ev: Evidence, *, vendor: str | None) -> Extrac
     )
 
 
-def _apply_einvoice(result: Extraction, inv: EInvoice) -> None:
-    """Exact fields from the embedded XML replace the ones read from text."""
+def _apply_einvoice(result: Extraction, inv: EInvoice, verdict_line: str) -> None:
+    """Exact fields from the e-invoice XML replace the ones read from text."""
     result.vendor = inv.seller or result.vendor
     result.total = inv.total if inv.total is not None else result.total
     result.currency = inv.currency or result.currency
@@ -159,8 +159,10 @@ def _apply_einvoice(result: Extraction, inv: EInvoice) -> None:
     result.confidence = max(result.confidence, 0.99)
     result.score = max(result.score, 10.0)
     result.needs_review = False
-    result.reasons[0] = "Judged a receipt: the PDF carries a machine-readable invoice."
-    result.reasons.append(f"Its fields come from the embedded {inv.standard} invoice XML.")
+    result.reasons[0] = verdict_line
+    result.reasons.append(
+        f"Its fields come from the {'embedded ' if 'PDF' in verdict_line else ''}{inv.standard} invoice XML."
+    )
 
 
 def _signed(result: Extraction) -> Extraction:
@@ -193,6 +195,8 @@ def extract_email(parsed: ParsedEmail) -> Extraction:
     if pdf is not None:
         _prefer_pdf_fields(result, pdf[1])
         result.reasons += [f"{pdf[0]}: {reason}" for reason in pdf[1].reasons[1:]]
+    if (xml := _first_einvoice_xml(parsed.attachments)) is not None:
+        _apply_einvoice(result, xml[1], f"Judged a receipt: the attached {xml[0]!r} is a machine-readable invoice.")
     return _signed(result)
 
 
@@ -254,6 +258,17 @@ def _first_receipt_pdf(attachments: list[Attachment]) -> tuple[str, Extraction] 
     return None
 
 
+def _first_einvoice_xml(attachments: list[Attachment]) -> tuple[str, EInvoice] | None:
+    """An attached XRechnung/UBL or CII invoice (German public bodies and e-invoicing portals send the XML
+    alone, as `application/xml` or any name), recognised by its root element."""
+    for att in attachments[: MAX_PDFS * 3]:
+        if not att.inline and len(att.data) <= MAX_XML_BYTES and looks_like_einvoice(att.data):
+            invoice = parse_einvoice(att.data.lstrip())
+            if invoice is not None:
+                return att.filename or "e-invoice", invoice
+    return None
+
+
 def _prefer_pdf_fields(result: Extraction, pdf: Extraction) -> None:
     result.total = pdf.total if pdf.total is not None else result.total
     result.currency = pdf.currency or result.currency
@@ -298,7 +313,7 @@ def extract_bytes(data: bytes, *, filename: str | None = None) -> Extraction:
             return extract_email(parse_email(data))
         except MalformedMessageError as exc:
             return _unreadable(f"The email could not be read: {exc}")
-    if data.lstrip()[:1] == b"<" and (xml := _extract_xml(data)) is not None:
+    if looks_like_einvoice(data) and (xml := _extract_xml(data)) is not None:
         return xml
     if _HTML_TAG.search(data[:4096]):
         return _extract_html(data, filename)
@@ -309,12 +324,11 @@ def extract_bytes(data: bytes, *, filename: str | None = None) -> Extraction:
 
 def _extract_xml(data: bytes) -> Extraction | None:
     """A bare e-invoice (XRechnung/UBL or CII, as e-invoicing portals deliver them); None for other XML."""
-    invoice = parse_einvoice(data.lstrip()[:MAX_XML_BYTES]) if len(data) <= MAX_XML_BYTES else None
+    invoice = parse_einvoice(data.lstrip()) if len(data) <= MAX_XML_BYTES else None
     if invoice is None:
         return None
     result = Extraction(False, 0.0, None, None, None, None, None, [""], score=0.0)
-    _apply_einvoice(result, invoice)
-    result.reasons[0] = "Judged a receipt: it is a machine-readable invoice."
+    _apply_einvoice(result, invoice, "Judged a receipt: it is a machine-readable invoice.")
     return _signed(result)
 
 

@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from receipt_sync.extract.scan import word_led
 from receipt_sync.extract.totals import TotalCandidate
 
 THRESHOLD = 3.5  # at or above: accepted as a receipt
@@ -28,7 +29,7 @@ _DOC_WORDS = re.compile(
 )
 # For lower-cased text with "\n" in front: the word with the non-word character before it, case-sensitive
 # and opening with a character class, so the engine skips whole words in C.
-_DOC_WORDS_LOWER = re.compile(_DOC_WORDS.pattern.replace("(?<!\\w)", "\\W", 1))
+_DOC_WORDS_LOWER = word_led(_DOC_WORDS.pattern.replace("(?<!\\w)", "", 1))
 _PURCHASE = re.compile(
     r"thanks? (?:you )?for (?:your )?(?:order|purchase|payment|booking|shopping|subscribing)|"
     r"order confirm\w*|payment confirm\w*|purchase confirm\w*|booking (?:is )?confirmed|"

@@ -10,7 +10,7 @@ import itertools
 import re
 from collections.abc import Iterator
 
-from receipt_sync.extract.scan import lowered
+from receipt_sync.extract.scan import lowered, word_led
 
 _LABELS: list[tuple[int, str]] = [
     (
@@ -39,8 +39,8 @@ _LABEL_RE = re.compile(_LABEL_PATTERN, re.IGNORECASE)
 # For lower-cased text, with "\n" put in front: the same labels, each led by the non-word character
 # before it. Case-sensitive and opening with a character class, it lets the regex engine skip whole
 # words in C instead of trying every alternative at every position: several times faster.
-_LABEL_RE_LOWER = re.compile(
-    r"\W(?:" + "|".join(rf"(?P<p{prio}>(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS) + ")"
+_LABEL_RE_LOWER = word_led(
+    "(?:" + "|".join(rf"(?P<p{prio}>(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS) + ")"
 )
 # The look-behind lets a run of separators be tried once, from its start (linear even under finditer).
 _TOKEN = re.compile(r"(?<![\s:#.(\[])[\s:#.(\[]*([A-Za-z0-9][A-Za-z0-9/_.\-]*[A-Za-z0-9]|[0-9])")

@@ -6,12 +6,17 @@ Documents with a DTD are refused (entity expansion is an attack, and e-invoices 
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 _CREDIT_NOTE_CODES = {"381", "261", "262", "396", "532"}
+_ROOTS = frozenset({"Invoice", "CreditNote", "CrossIndustryInvoice", "CrossIndustryDocument"})
+_LEADING = b"\xef\xbb\xbf \t\r\n"  # a UTF-8 byte-order mark and blank space before the XML
+_ELEMENT_NAME = re.compile(rb"<([A-Za-z_][\w.:-]{0,200})")
+_PROLOG_PARTS = ((b"<?", b"?>"), (b"<!--", b"-->"))  # the XML declaration, processing instructions, comments
 
 
 @dataclass
@@ -27,6 +32,19 @@ class EInvoice:
     @property
     def is_credit_note(self) -> bool:
         return self.type_code in _CREDIT_NOTE_CODES or self.standard == "UBL CreditNote"
+
+
+def looks_like_einvoice(data: bytes) -> bool:
+    """XML whose root element is a UBL Invoice/CreditNote or a CII invoice, judged from its first 4 KiB
+    (content, not a file name: e-invoicing portals deliver `.xml`, mailers any name)."""
+    head = data.lstrip(_LEADING)[:4096]
+    while opener := next((part for part in _PROLOG_PARTS if head.startswith(part[0])), None):
+        end = head.find(opener[1], len(opener[0]))
+        if end < 0:
+            return False
+        head = head[end + len(opener[1]) :].lstrip()
+    first = _ELEMENT_NAME.match(head)
+    return first is not None and first.group(1).rsplit(b":", 1)[-1].decode() in _ROOTS
 
 
 def parse_einvoice(data: bytes) -> EInvoice | None:

@@ -26,7 +26,7 @@ _LABEL_SLACK = 3  # characters besides the label a label cell may hold (":", "*"
 
 def html_total(html: str | None) -> TotalCandidate | None:
     """The best-labelled amount paired through the HTML's table cells, or None."""
-    if not html or "<t" not in html.lower():
+    if not html or ("<t" not in html and "<T" not in html):  # no table tag (html.lower() copied the page)
         return None
     rows = _rows(LexborHTMLParser(html))
     found = [c for i in range(len(rows)) for c in _row_candidates(rows, i)]

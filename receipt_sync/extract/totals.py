@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from receipt_sync.extract.amounts import Money, find_money
-from receipt_sync.extract.scan import lowered
+from receipt_sync.extract.scan import lowered, word_led
 
 _EXCLUDED = (
     r"sub[- ]?total|subtotaal|zwischensumme|sous[- ]total|total (?:before|excl\w*|ex\.?|ht|net|hors)\b|"
@@ -51,7 +51,7 @@ _LABELS = re.compile(_LABEL_PATTERN, re.IGNORECASE)
 # The labels are written in lower case: on lower-cased text the case-sensitive form runs about 3x faster.
 # For lower-cased text with "\n" in front: each label led by the non-word character before it, which lets
 # the engine skip whole words in C.
-_LABELS_LOWER = re.compile(_LABEL_PATTERN.replace("(?<!\\w)", "\\W", 1))
+_LABELS_LOWER = word_led(_LABEL_PATTERN.replace("(?<!\\w)", "", 1))
 PRIORITY = {"paid": 3, "grand": 2, "total": 1}
 _LOOKAHEAD_LINES = 2
 # How far from its label an amount is looked for: windows, not whole lines, so that a line of many labels

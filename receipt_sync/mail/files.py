@@ -2,8 +2,9 @@
 sync through the same flow as Gmail and `.mbox` files (`receipts import-mbox PATH`).
 
 Each file is judged by its content, not its name: an RFC 822 email is passed on as it is; any other document
-is wrapped in a minimal email that carries it (a PDF as its attachment, an HTML page or a text invoice as its
-body) with the file's name as subject and no sender, so the extractor reads the vendor from the document.
+is wrapped in a minimal email that carries it (a PDF or an XRechnung/UBL/CII e-invoice XML as its attachment,
+an HTML page or a text invoice as its body) with the file's name as subject and no sender, so the extractor
+reads the vendor from the document.
 Binary files that are none of these (images, archives) and `.mbox` files inside a folder are not listed.
 Ids are `file-` + a hash of the content, stable across runs and renames; a page token is an index into the
 sorted file list. There is no change history, so every sync is a full pass that skips what is stored.
@@ -19,6 +20,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from receipt_sync.extract.einvoice import looks_like_einvoice
 from receipt_sync.mail.base import FetchFailure, ListPage, RawMessage, WithoutHistory
 from receipt_sync.mime import decode_bytes
 
@@ -40,10 +42,13 @@ def is_mbox(path: Path) -> bool:
 
 
 def document_kind(data: bytes) -> str | None:
-    """ "pdf", "email", "html" or "text" by content; None for what is none of them (binary, mbox)."""
+    """ "pdf", "email", "einvoice" (UBL/CII XML), "html" or "text" by content; None for what is none of them
+    (binary, mbox)."""
     head = data.lstrip()[:_SNIFF]
     if head.startswith(b"%PDF-"):
         return "pdf"
+    if looks_like_einvoice(head):
+        return "einvoice"
     if _MBOX_FROM.match(head) or b"\x00" in head:
         return None
     if _FIRST_HEADER.match(head) and _MAIL_HEADER.search(head.split(b"\n\n", 1)[0]):
@@ -64,6 +69,9 @@ def as_email(data: bytes, name: str, modified: datetime | None = None) -> bytes 
     if kind == "pdf":
         msg.set_content(f"Imported document {name}")
         msg.add_attachment(data.lstrip(), maintype="application", subtype="pdf", filename=name)
+    elif kind == "einvoice":  # attached as sent, so the extractor reads the XML rather than its text
+        msg.set_content(f"Imported e-invoice {name}")
+        msg.add_attachment(data.lstrip(), maintype="application", subtype="xml", filename=name)
     else:
         msg.set_content(decode_bytes(data, None), subtype="html" if kind == "html" else "plain")
     return msg.as_bytes()

@@ -19,6 +19,7 @@ from models.runs import SyncRun
 from receipt_sync.settings import get_settings
 from services.reconcile import reconcile_runs
 from tests.api.conftest import World
+from tests.conftest import SettingsOverride
 from tests.fixtures.prefect_server import PrefectServer
 
 pytestmark = pytest.mark.usefixtures("with_prefect", "idle_worker")
@@ -102,14 +103,13 @@ def test_a_flow_run_left_cancelling_for_a_run_already_failed_is_crashed(
 
 
 def test_a_queued_run_no_live_worker_picks_up_is_failed_saying_so(
-    client: TestClient, world: World, prefect: PrefectServer, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, world: World, prefect: PrefectServer, override_settings: SettingsOverride
 ) -> None:
     run = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.a.headers).json()
     age(run["id"], status="queued", heartbeat_seconds_ago=None, created_seconds_ago=10_000)
     assert reconcile() == ([], [])  # a live worker polls the pool: the run waits its turn (e.g. for a slot)
 
-    monkeypatch.setenv("PREFECT_WORK_POOL", "empty")  # now nobody polls the pool the runs belong to
-    get_settings.cache_clear()
+    override_settings({"PREFECT_WORK_POOL": "empty"})  # now nobody polls the pool the runs belong to
     failed, crashed = reconcile()
 
     assert failed == [run["id"]] and crashed == [run["flow_run_id"]]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from cli import app
 from models.db import dispose_engines, migrate, session_factory
@@ -27,10 +27,8 @@ from models.queries.mailboxes import connect_mailbox
 from models.queries.sync_runs import create_sync_run
 from models.runs import SyncRun
 from receipt_sync.samples import generate_messages, write_mbox
-from receipt_sync.settings import get_settings
-
-ROOT = Path(__file__).resolve().parents[2]
-runner = CliRunner()
+from tests.cli.conftest import ROOT, runner
+from tests.conftest import SettingsOverride
 
 
 def _free_port() -> int:
@@ -49,30 +47,29 @@ def refused(result: Result, exit_code: int) -> str:
     return lines[0]
 
 
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
-    for key, value in {
-        "DATABASE_URL": database_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "STORAGE_URL": str(tmp_path / "data" / "documents"),
-        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        # Nothing listens here: a command that reached Prefect would fail with "unreachable", not hang.
-        "PREFECT_API_URL": f"http://127.0.0.1:{_free_port()}/api",
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+def _env(override_settings: SettingsOverride, tmp_path: Path, database_url: str) -> None:
+    override_settings(
+        {
+            "DATABASE_URL": database_url,
+            "DATA_DIR": str(tmp_path / "data"),
+            "STORAGE_URL": str(tmp_path / "data" / "documents"),
+            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            # Nothing listens here: a command that reached Prefect would fail with "unreachable", not hang.
+            "PREFECT_API_URL": f"http://127.0.0.1:{_free_port()}/api",
+        }
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def any_db(request: pytest.FixtureRequest, tmp_path: Path, override_settings: SettingsOverride) -> Iterator[str]:
     """The product's environment on the embedded default (SQLite) or on PostgreSQL, migrated."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/receipts.db"
         migrate(url)
     else:
         url = request.getfixturevalue("db_url")
-    _env(monkeypatch, tmp_path, url)
+    _env(override_settings, tmp_path, url)
     yield url
-    get_settings.cache_clear()
     dispose_engines()
 
 
@@ -142,13 +139,12 @@ def test_import_into_a_business_that_does_not_exist_names_the_way_to_find_it(any
     ids=lambda a: " ".join(a),
 )
 def test_a_database_that_is_down_is_one_line_naming_database_url(
-    args: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    args: tuple[str, ...], tmp_path: Path, override_settings: SettingsOverride
 ) -> None:
-    _env(monkeypatch, tmp_path, f"postgresql://postgres:secret@127.0.0.1:{_free_port()}/receipts")
+    _env(override_settings, tmp_path, f"postgresql://postgres:secret@127.0.0.1:{_free_port()}/receipts")
     try:
         line = refused(_invoke(*args), 1)
     finally:
-        get_settings.cache_clear()
         dispose_engines()
     assert "cannot reach the database postgresql://postgres:***@127.0.0.1" in line
     assert "check DATABASE_URL" in line and "secret" not in line
@@ -197,13 +193,13 @@ def test_sync_through_the_deployment_with_prefect_unreachable_leaves_no_run_behi
 
 
 def test_refusals_before_prefect_starts_say_one_line_from_the_installed_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, override_settings: SettingsOverride
 ) -> None:
     """Run as a user does: no PREFECT_API_URL, so a command that reached Prefect would start a local server
     (and say so on stderr); a refused one prints its one line only."""
     url = f"sqlite:///{tmp_path}/receipts.db"
     migrate(url)
-    _env(monkeypatch, tmp_path, url)
+    _env(override_settings, tmp_path, url)
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     for args, expected in (
         (["sync", "--business", "1", "--mode", "bogus"], "'bogus' is not one of"),

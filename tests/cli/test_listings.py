@@ -6,7 +6,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from typer.testing import CliRunner
 
 from cli import app
 from cli.common import out
@@ -16,20 +15,13 @@ from models.deletion import DeletionRun
 from models.queries.businesses import create_business
 from models.queries.mailboxes import connect_mailbox
 from models.queries.sync_runs import create_sync_run, finish_run
-
-runner = CliRunner()
+from tests.cli.conftest import ok, runner
 
 
 @pytest.fixture(autouse=True)
 def wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tables as a wide terminal shows them (off a terminal rich assumes 80 columns and wraps cells)."""
     monkeypatch.setattr(out, "width", 250)
-
-
-def _ok(*args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def _business(name: str, address: str | None = None) -> int:
@@ -44,8 +36,8 @@ def test_business_list_shows_each_business_with_its_mailbox(settings_env: dict[s
     acme = _business("Acme Ltd", "books@acme.example")
     bare = _business("No Mail Yet")
 
-    table = _ok("business", "list")
-    listed = {row["id"]: row for row in json.loads(_ok("business", "list", "--json"))}
+    table = ok("business", "list")
+    listed = {row["id"]: row for row in json.loads(ok("business", "list", "--json"))}
 
     assert "Acme Ltd" in table and "books@acme.example" in table and "No Mail Yet" in table
     assert listed[acme]["mailbox"] == "books@acme.example" and listed[acme]["mailbox_status"] == "active"
@@ -65,14 +57,14 @@ def test_runs_show_status_counters_and_the_error_of_a_failed_run(settings_env: d
                                 succeeded=4))  # fmt: skip
         create_sync_run(session, business_id=other, mailbox_id=None, mode="full", trigger="api", parameters={})
 
-    table = _ok("runs", "--business", str(business_id))
+    table = ok("runs", "--business", str(business_id))
 
     (row,) = [line for line in table.splitlines() if f" {failed.id} " in line and "failed" in line]
     assert "2026-01-01..2026-02-01" in row and "120" in row and "17" in row and " 6 " in row
     assert "42 s" in row and "Gmail refused the token: reconnect the mailbox" in row
     assert "Deletion runs" in table and "completed" in table
     assert "queued" not in table  # the other business's run
-    assert "queued" in _ok("runs")
+    assert "queued" in ok("runs")
 
 
 def test_runs_of_a_business_that_does_not_exist_is_one_line(settings_env: dict[str, str]) -> None:
@@ -99,12 +91,12 @@ def test_a_member_token_without_a_business_is_a_usage_error(settings_env: dict[s
 
 def test_business_sweep_shows_and_switches_the_sweep(settings_env: dict[str, str]) -> None:
     business_id = _business("Sweep Ltd", "owner@sweep.example")
-    assert json.loads(_ok("business", "sweep", "--business", str(business_id), "--json"))["enabled"] is True
+    assert json.loads(ok("business", "sweep", "--business", str(business_id), "--json"))["enabled"] is True
 
-    said = _ok("business", "sweep", "--business", str(business_id), "--off")
+    said = ok("business", "sweep", "--business", str(business_id), "--off")
 
     assert said.startswith(f"sweep off for business {business_id}: off")
-    shown = json.loads(_ok("business", "sweep", "--business", str(business_id), "--json"))
+    shown = json.loads(ok("business", "sweep", "--business", str(business_id), "--json"))
     assert shown["enabled"] is False and shown["state"] == "off"
 
 

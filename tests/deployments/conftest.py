@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +28,7 @@ from receipt_sync.polling import poll_until
 from tests.conftest import SettingsOverride
 from tests.fakes.gmail_server import FakeGmailServer
 from tests.fixtures.postgres import TEMPLATE_DB, PostgresServer, free_port
-from tests.fixtures.prefect_server import REPO_ROOT, VENV_BIN
+from tests.fixtures.prefect_server import REPO_ROOT, VENV_BIN, descendants
 
 REFRESH_TOKEN = "1//rt-up-secret-5d2e-do-not-log"
 READY_LINE = "Press Ctrl-C to stop everything."
@@ -148,12 +149,13 @@ def up_settings(up_db: str, up_gmail: FakeGmailServer, alert_webhook: Webhook, u
     }
 
 
-@pytest.fixture(scope="session")
-def receipts_up(up_settings: dict[str, str]) -> Iterator[UpProcess]:
-    """`receipts up` on free ports; stopped (and its children checked) by the last test or at teardown."""
+@contextmanager
+def running_up(settings: dict[str, str], timeout: float = 360) -> Iterator[UpProcess]:
+    """`receipts up` on free ports with `settings` in its environment; stopped on exit, whatever happened."""
     api_port, prefect_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(up_settings, PREFECT_WORKER_HEARTBEAT_SECONDS="5", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.update(PREFECT_WORKER_HEARTBEAT_SECONDS="5", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.update(settings)
     cmd = [str(VENV_BIN / "receipts"), "up", "--api-port", str(api_port), "--prefect-port", str(prefect_port)]
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -162,14 +164,25 @@ def receipts_up(up_settings: dict[str, str]) -> Iterator[UpProcess]:
     up = UpProcess(proc, f"http://127.0.0.1:{api_port}", f"{prefect}/api", prefect, env)
     threading.Thread(target=_read_lines, args=(up,), daemon=True).start()
     try:
-        _wait_ready(up, timeout=360)
+        _wait_ready(up, timeout=timeout)
         yield up
     finally:
+        started = descendants(proc.pid)  # flow runs live in sessions of their own: not in up's process groups
         if proc.poll() is None:
             try:
                 stop_up(up)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for pid in started:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def receipts_up(up_settings: dict[str, str]) -> Iterator[UpProcess]:
+    """`receipts up` on free ports; stopped (and its children checked) by the last test or at teardown."""
+    with running_up(up_settings) as up:
+        yield up
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ The tests share one `receipts up` and run in file order; the last one stops it.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -34,6 +35,16 @@ def doctor(up: UpProcess) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(VENV_BIN / "receipts"), "doctor"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240
     )
+
+
+def doctor_rows(stdout: str) -> dict[str, tuple[str, str]]:
+    """The doctor's table as {check: (status, its whole row)}; a fix row (`-> …`) belongs to no check."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) >= 2 and cells[0] in ("ok", "warn", "FAIL", "skip"):
+            rows[cells[1]] = (cells[0], line)
+    return rows
 
 
 def test_up_prints_the_urls_and_answers_on_the_api_and_the_prefect_ui(receipts_up: UpProcess) -> None:
@@ -79,11 +90,12 @@ def test_a_sync_requested_from_the_api_runs_through_the_deployment_on_the_worker
 def test_doctor_passes_against_a_healthy_up(receipts_up: UpProcess) -> None:
     result = doctor(receipts_up)
     assert result.returncode == 0, result.stdout + result.stderr
+    rows = doctor_rows(result.stdout)
     for check in ("settings", "database", "prefect api", "deployments", "worker", "concurrency limits"):
-        assert f"[ok  ] {check}" in result.stdout
-    assert "[ok  ] object storage" in result.stdout
-    assert "[ok  ] alerts" in result.stdout  # ALERT_WEBHOOK_URL is set here, so deploy installed them
-    assert "[ok  ] run history" in result.stdout and "pruned by the next incremental round" in result.stdout
+        assert rows[check][0] == "ok", result.stdout
+    assert rows["object storage"][0] == "ok", result.stdout
+    assert rows["alerts"][0] == "ok", result.stdout  # ALERT_WEBHOOK_URL is set here, so deploy installed them
+    assert rows["run history"][0] == "ok" and "pruned by the next incremental round" in rows["run history"][1]
 
 
 def test_the_prefect_server_up_starts_vacuums_old_flow_runs(receipts_up: UpProcess) -> None:
@@ -105,9 +117,9 @@ def test_doctor_warns_when_the_failed_run_alert_is_missing(receipts_up: UpProces
     result = doctor(receipts_up)
 
     assert result.returncode == 0, result.stdout + result.stderr  # a warning, not a failure
-    warned = [line for line in result.stdout.splitlines() if line.startswith("[warn]")]
-    assert [line.split()[1] for line in warned] == ["alerts"], result.stdout
-    assert "sync or deletion run failed" in warned[0]
+    warned = {check: line for check, (status, line) in doctor_rows(result.stdout).items() if status == "warn"}
+    assert list(warned) == ["alerts"], result.stdout
+    assert "sync or deletion run failed" in warned["alerts"]
     assert "ALERT_WEBHOOK_URL" in result.stdout
 
 
@@ -115,8 +127,8 @@ def test_doctor_names_the_worker_check_when_the_worker_is_stopped(receipts_up: U
     os.killpg(receipts_up.child_pids()["worker"], signal.SIGTERM)
     # Prefect marks a worker OFFLINE three heartbeats (5 s here) after its last one.
     result = wait_for(lambda: (r := doctor(receipts_up)).returncode and r, "doctor to fail", timeout=300, every=3)
-    failed = [line for line in result.stdout.splitlines() if line.startswith("[FAIL]")]
-    assert [line.split()[1] for line in failed] == ["worker"], result.stdout
+    failed = [check for check, (status, _) in doctor_rows(result.stdout).items() if status == "FAIL"]
+    assert failed == ["worker"], result.stdout
     assert "-> start a worker: prefect worker start --pool receipts" in result.stdout
     assert "worker exited" in receipts_up.output  # up says so, and keeps the rest running
     assert receipts_up.proc.poll() is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from email.message import EmailMessage
 from pathlib import Path
 
 from fpdf import FPDF
@@ -104,3 +105,37 @@ def test_a_bare_xrechnung_ubl_invoice_is_read_from_its_xml() -> None:
     result = extract_bytes(UBL.encode(), filename="e-rechnung")
     assert result.is_receipt
     assert (result.total, result.currency, result.document_number) == (Decimal("357.00"), "EUR", "RE-7781")
+
+
+def test_an_einvoice_xml_dropped_in_a_folder_is_read_from_its_xml_whatever_its_name(tmp_path: Path) -> None:
+    (tmp_path / "scan-0042.txt").write_bytes(b"\xef\xbb\xbf" + UBL.encode())  # a byte-order mark, a wrong name
+    (tmp_path / "notes.xml").write_text('<?xml version="1.0"?><note><to>Total: 99.00 EUR</to></note>')
+    source = FilesSource(tmp_path)
+    page = source.list_messages(page_token=None)
+    analysed = [analyse_message(m, max_attachment_bytes=10**7) for m in source.fetch_messages(page.message_ids)]
+
+    invoices = [a.extraction for a in analysed if isinstance(a, AnalysedMessage) and a.extraction.is_receipt]
+    assert len(page.message_ids) == 2 and len(invoices) == 1
+    assert (invoices[0].total, invoices[0].currency, invoices[0].document_number, invoices[0].vendor) == (
+        Decimal("357.00"), "EUR", "RE-7781", "Mühlbach Druck GmbH"
+    )  # fmt: skip
+    assert "machine-readable invoice" in invoices[0].reasons[0]
+
+
+def test_an_email_with_an_xrechnung_attachment_takes_its_fields_from_the_xml() -> None:
+    msg = EmailMessage()
+    msg["From"] = "Buchhaltung <rechnung@muehlbach-druck.example>"
+    msg["Subject"] = "Ihre Unterlagen"
+    msg["Date"] = "Fri, 27 Feb 2026 10:00:00 +0100"
+    msg.set_content("Guten Tag, anbei die Unterlagen. Betrag: 12,00 EUR")
+    msg.add_attachment(UBL.encode(), maintype="application", subtype="octet-stream", filename="RE-7781")
+
+    result = extract_bytes(msg.as_bytes())
+    assert result.is_receipt
+    assert (result.total, result.currency, result.document_number) == (Decimal("357.00"), "EUR", "RE-7781")
+    assert "'RE-7781' is a machine-readable invoice" in result.reasons[0]
+
+
+def test_xml_that_is_no_einvoice_is_not_read_as_one() -> None:
+    result = extract_bytes(b'<?xml version="1.0"?><!-- <Invoice> --><catalog><item price="9.99"/></catalog>')
+    assert not result.is_receipt

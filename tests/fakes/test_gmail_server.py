@@ -9,7 +9,6 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -39,10 +38,9 @@ MESSAGES = {
 }
 
 
-@pytest.fixture
-def gmail() -> Iterator[FakeGmailServer]:
-    with FakeGmailServer(MESSAGES.values(), address="me@example.com") as server:
-        yield server
+pytestmark = pytest.mark.gmail(
+    messages=MESSAGES.values, address="me@example.com", refresh_tokens=[DEFAULT_REFRESH_TOKEN]
+)
 
 
 def access_token(gmail: FakeGmailServer) -> str:

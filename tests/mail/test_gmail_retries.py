@@ -24,10 +24,7 @@ FAULTS: dict[str, Callable[[FakeGmailServer, int], None]] = {
 }
 
 
-@pytest.fixture
-def gmail() -> Iterator[FakeGmailServer]:
-    with FakeGmailServer(mailbox(30), refresh_tokens=[REFRESH_TOKEN], stall_seconds=1.0) as server:
-        yield server
+pytestmark = pytest.mark.gmail(messages=lambda: mailbox(30), stall_seconds=1.0, address="user@example.com")
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from receipt_sync.mail.base import FetchFailure, RawMessage
 from receipt_sync.mail.gmail import GmailSource
 from receipt_sync.retry import MAIL_ATTEMPTS
 from receipt_sync.settings import Settings, load_settings
+from tests.factories import REFRESH_TOKEN
 from tests.fakes.gmail_server import FakeGmailServer, FakeMessage
 
-REFRESH_TOKEN = "1//refresh-token-that-must-never-leak"
 START = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
 
@@ -47,10 +47,7 @@ def mailbox(count: int) -> list[FakeMessage]:
     return [FakeMessage(make_mail(n, pdf=n % 3 == 0), internal_date=START + timedelta(days=n)) for n in range(count)]
 
 
-@pytest.fixture
-def gmail() -> Iterator[FakeGmailServer]:
-    with FakeGmailServer(mailbox(30), refresh_tokens=[REFRESH_TOKEN]) as server:
-        yield server
+pytestmark = pytest.mark.gmail(messages=lambda: mailbox(30), address="user@example.com")
 
 
 def settings_for(server: FakeGmailServer, **overrides: object) -> Settings:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,12 +16,10 @@ from tests.mail.test_gmail_source import REFRESH_TOKEN, make_mail, settings_for
 FETCH_COST = 20
 
 
-@pytest.fixture
-def gmail() -> Iterator[FakeGmailServer]:
-    """200 small messages; the server does not enforce a quota, so any overspending shows in its log."""
-    messages = [FakeMessage(make_mail(n)) for n in range(200)]
-    with FakeGmailServer(messages, refresh_tokens=[REFRESH_TOKEN], fetch_cost=FETCH_COST) as server:
-        yield server
+# 200 small messages; the server does not enforce a quota, so any overspending shows in its log.
+pytestmark = pytest.mark.gmail(
+    messages=lambda: [FakeMessage(make_mail(n)) for n in range(200)], fetch_cost=FETCH_COST, address="user@example.com"
+)
 
 
 def source_with(gmail: FakeGmailServer, quota: MailboxQuota) -> GmailSource:

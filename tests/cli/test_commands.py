@@ -10,49 +10,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from cli import app
 from models.db import session_scope
 from models.queries.tokens import authenticate
-from receipt_sync.samples import generate_messages, write_mbox
+from receipt_sync.samples import generate_messages
+from tests.cli.conftest import ROOT, Imported, ok
 from tests.conftest import SettingsOverride
 
-ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ["is_receipt", "confidence", "vendor", "total", "currency", "date", "document_number", "reasons"]
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(settings_env: dict[str, str], prefect_api_url: str) -> dict[str, str]:
-    return settings_env
-
-
-def _ok(*args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def test_business_and_token_create_print_what_the_user_needs(cli_env: dict[str, str]) -> None:
-    business_id = int(_ok("business", "create", "--name", "Acme Ltd").strip())
-    token = _ok("token", "create", "--business", str(business_id)).strip()
+    business_id = int(ok("business", "create", "--name", "Acme Ltd").strip())
+    token = ok("token", "create", "--business", str(business_id)).strip()
     with session_scope() as session:
         found = authenticate(session, token)
         assert found is not None and found.business_id == business_id and found.role == "member"
 
 
-def test_imported_mbox_exports_its_receipts_in_the_json_and_csv_contracts(
-    cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    messages = generate_messages(60, seed=17)
-    mbox = tmp_path / "Takeout.mbox"
-    write_mbox(messages, mbox)
-    business_id = _ok("business", "create", "--name", "Importer").strip()
-
-    summary = json.loads(_ok("import-mbox", str(mbox), "--business", business_id))
-    exported = json.loads(_ok("export", "--business", business_id, "--format", "json"))
+def test_imported_mbox_exports_its_receipts_in_the_json_and_csv_contracts(imported: Imported) -> None:
+    business_id, messages, summary = imported.business_id, imported.messages, imported.summary
+    exported = json.loads(ok("export", "--business", business_id, "--format", "json"))
 
     well_formed = [m for m in messages if m.truth.kind != "malformed"]
     expected_totals = sorted(m.truth.total for m in well_formed if m.truth.is_receipt)
@@ -60,7 +37,7 @@ def test_imported_mbox_exports_its_receipts_in_the_json_and_csv_contracts(
     assert {r["total"] for r in exported} >= set(expected_totals)
     for row in exported:
         assert set(CONTRACT) | {"id", "source_message_id", "received_at", "subject", "sender", "status"} <= set(row)
-    rows = list(csv.DictReader(io.StringIO(_ok("export", "--business", business_id, "--format", "csv"))))
+    rows = list(csv.DictReader(io.StringIO(ok("export", "--business", business_id, "--format", "csv"))))
     assert len(rows) == len(exported)
 
 
@@ -69,7 +46,7 @@ def test_extract_json_prints_the_contract_for_an_email(tmp_path: Path) -> None:
     eml = tmp_path / "receipt.eml"
     eml.write_bytes(receipt.raw)
 
-    result = json.loads(_ok("extract", str(eml), "--json"))
+    result = json.loads(ok("extract", str(eml), "--json"))
 
     assert list(result) == CONTRACT
     assert result["is_receipt"] is True
@@ -91,7 +68,7 @@ def test_extract_says_whether_a_full_sync_would_list_the_email_at_all(
         emails[name].write_bytes(message.raw)
 
     def said(name: str) -> str:
-        return " ".join(_ok("extract", str(emails[name])).split())
+        return " ".join(ok("extract", str(emails[name])).split())
 
     override_settings({"GMAIL_RECEIPT_QUERY": None})
     assert "(GMAIL_RECEIPT_QUERY) lists this email" in said("receipt")
@@ -102,7 +79,7 @@ def test_extract_says_whether_a_full_sync_would_list_the_email_at_all(
 
 def test_a_domain_error_is_one_readable_line_and_a_failing_exit(cli_env: dict[str, str]) -> None:
     env = {**os.environ, **cli_env}
-    business_id = _ok("business", "create", "--name", "No Mailbox Ltd").strip()
+    business_id = ok("business", "create", "--name", "No Mailbox Ltd").strip()
     done = subprocess.run(
         [sys.executable, "-m", "cli", "sync", "--business", business_id],
         cwd=ROOT,
