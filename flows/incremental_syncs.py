@@ -5,7 +5,8 @@ Crashed in Prefect, its slot freed — so no run stays Running or Cancelling. Th
 active Gmail mailbox: a stale sync is failed and its flow run crashed (a dead worker never blocks a business),
 a live one is left alone; the idle ones are probed (one `getProfile` each, bounded concurrency, in this
 process: services/mailbox_probe.py) and an incremental sync is started only for a mailbox whose history id
-moved, that never completed a sync, whose last run failed or that is overdue — through the `gmail-sync`
+moved, that never completed a sync, whose last run failed, that is overdue or whose sweep has work pending
+(an unfinished walk or deferred messages) — through the `gmail-sync`
 deployment, on its own work queue served before long syncs (the same path as the API's trigger, so the
 one-active-run guard and the no-worker refusal apply). Businesses whose mailbox `needs_reauth` are skipped
 and logged: only the user reconnecting can fix them. Mailboxes with no completed sync (nor an unchanged probe)
@@ -40,6 +41,7 @@ from services.mailbox_probe import (
     record_probes,
     split,
     up_to_date_at,
+    with_sweep_work,
 )
 from services.reconcile import crash_quietly, reconcile_runs
 from services.retention import prune_run_history
@@ -107,6 +109,7 @@ def plan_fan_out(
             plan.stale.append(StaleRun(business_id, run.id, run.flow_run_id, reason))
         plan.to_start.append(business_id)
         plan.candidates.append(candidate(session, active[0]))
+    plan.candidates = with_sweep_work(session, plan.candidates)
     return plan
 
 
@@ -216,6 +219,8 @@ def incremental_syncs(overdue_hours: float = 24) -> dict[str, list[int]]:
         len(decisions) - len(unchanged),
     )
     for d in decisions:
+        if d.sync_reason:
+            logger.info("business %s: mailbox %s gets a sync: %s", d.business_id, d.mailbox_id, d.sync_reason)
         if d.probe and d.probe.auth_error:
             logger.warning("business %s: mailbox %s needs_reauth: %s", d.business_id, d.mailbox_id, d.probe.error)
     plan.to_start = [d.business_id for d in decisions if d.sync_reason]

@@ -3,7 +3,9 @@
 The incremental round asks every idle mailbox for its current history id, in one process with bounded
 concurrency, each through its own quota limiter (tasks/mailbox_probes.py), and starts a `gmail-sync` flow run only for
 a mailbox that needs one: its history id moved since the last completed sync, it never completed one, its
-last run failed, or it is overdue. Mailboxes in the last three cases are not probed at all (they sync anyway).
+last run failed, it is overdue, or it has sweep work pending (its business sweeps and a window walk is unfinished
+or messages wait deferred in the ledger: one query for the whole round). Mailboxes in the last four cases are not
+probed at all (they sync anyway).
 Every probe is recorded on the mailbox (time, history id, error) so the API and `doctor` can show when a
 mailbox was last checked, and so an unchanged mailbox counts as up to date.
 """
@@ -11,7 +13,7 @@ mailbox was last checked, and so an unchanged mailbox counts as up to date.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -19,9 +21,11 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.mailbox import MailboxConnection
 from models.queries.mailboxes import active_gmail_probes, mailboxes_by_ids
+from models.queries.sweep import mailboxes_with_sweep_work
 from models.queries.sync_runs import latest_sync_run
 
 PROBE_ERROR_LIMIT = 500
+SWEEP_PENDING = "sweep work pending"
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Candidate:
     stored_history_id: str | None
     up_to_date_at: datetime | None
     last_run_failed: bool
+    sweep_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,19 +81,29 @@ def candidate(session: Session, mailbox: MailboxConnection) -> Candidate:
     )
 
 
+def with_sweep_work(session: Session, candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates, each marked whether its sweep has work pending (one query for all of them)."""
+    pending = mailboxes_with_sweep_work(session, (c.mailbox_id for c in candidates))
+    return [replace(c, sweep_pending=c.mailbox_id in pending) for c in candidates]
+
+
 def reason_without_probe(c: Candidate, now: datetime, overdue_after: timedelta) -> str | None:
-    """A sync is due whatever Gmail says: never completed, last run failed, or overdue."""
+    """A sync is due whatever Gmail says: never completed, last run failed, overdue, or sweep work pending
+    (an unfinished walk or deferred messages would otherwise wait until new mail arrives)."""
     if not c.stored_history_id:
         return "never completed a sync"
     if c.last_run_failed:
         return "its last run failed"
     if c.up_to_date_at is None or now - c.up_to_date_at > overdue_after:
         return "overdue"
+    if c.sweep_pending:
+        return SWEEP_PENDING
     return None
 
 
 def split(candidates: Iterable[Candidate], overdue_after: timedelta) -> tuple[list[Decision], list[Candidate]]:
-    """Decisions that need no probe (never synced, last run failed, overdue), and the candidates to probe."""
+    """Decisions that need no probe (never synced, last run failed, overdue, sweep pending), and the candidates
+    to probe."""
     now = utcnow()
     decisions: list[Decision] = []
     to_probe: list[Candidate] = []

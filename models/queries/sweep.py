@@ -3,10 +3,11 @@ and whether a run's sweep was asked to yield (services/sweep.py holds the use ca
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
@@ -91,3 +92,23 @@ def walk_cursor(session: Session, mailbox_id: int) -> dict[str, Any] | None:
     """The mailbox's pending window walk, or None."""
     mailbox = session.get(MailboxConnection, mailbox_id)
     return dict(mailbox.sweep_cursor) if mailbox is not None and mailbox.sweep_cursor else None
+
+
+def mailboxes_with_sweep_work(session: Session, mailbox_ids: Iterable[int]) -> set[int]:
+    """Which of these mailboxes have sweep work waiting: their business sweeps and either a window walk is
+    unfinished or the ledger holds messages deferred to the sweep. One query for a whole incremental round, so
+    an unchanged mailbox with a yielded, failed or unfinished sweep is not left until new mail arrives."""
+    ids = list(mailbox_ids)
+    if not ids:
+        return set()
+    mc, pm = MailboxConnection, ProcessedMessage
+    # A finished walk sets the cursor to None, which the JSON column may store as JSON `null`, not SQL NULL.
+    walk_pending = func.coalesce(cast(mc.sweep_cursor, String), "null") != "null"
+    backlog = exists().where(pm.business_id == mc.business_id, pm.outcome == DEFERRED)
+    return set(
+        session.scalars(
+            select(mc.id)
+            .join(Business, Business.id == mc.business_id)
+            .where(mc.id.in_(ids), Business.sweep_enabled.is_(True), walk_pending | backlog)
+        )
+    )

@@ -10,10 +10,12 @@ import pytest
 
 from flows.incremental_syncs import plan_fan_out, probe_mailboxes
 from models.base import utcnow
+from models.business import Business
 from models.db import session_scope
+from models.ledger import DEFERRED, ProcessedMessage
 from models.mailbox import MailboxConnection
 from receipt_sync.settings import get_settings
-from services.mailbox_probe import Decision
+from services.mailbox_probe import SWEEP_PENDING, Decision
 from tests.fakes.gmail_server import FakeGmailServer
 
 pytestmark = pytest.mark.usefixtures("sync_env")
@@ -93,3 +95,65 @@ def test_a_revoked_mailbox_is_flagged_needs_reauth_by_the_probe_and_gets_no_sync
     mailbox = mailbox_of(revoked)
     assert mailbox.status == "needs_reauth" and mailbox.last_probe_error
     assert "1//rt-revoked-later" not in (mailbox.last_probe_error or "")
+
+
+WALK = {"after": None, "before": "2026/12/01", "page_token": "page-2", "listed": 100, "estimate": 900}
+
+
+def set_sweep(business_id: int, *, walk: dict | None = None, finished: bool = False, deferred: int = 0) -> None:
+    with session_scope() as session:
+        mailbox = session.query(MailboxConnection).filter_by(business_id=business_id).one()
+        mailbox.sweep_cursor = walk
+        mailbox.sweep_completed_at = utcnow() if finished else None
+        for n in range(deferred):
+            session.add(ProcessedMessage(business_id=business_id, message_id=f"deferred-{n}", outcome=DEFERRED))
+        if finished:  # a message the sweep read: not a backlog
+            session.add(ProcessedMessage(business_id=business_id, message_id="swept-1", outcome="not_receipt"))
+
+
+def switch_sweep_off(business_id: int) -> None:
+    with session_scope() as session:
+        session.get(Business, business_id).sweep_enabled = False
+
+
+def test_an_unchanged_mailbox_with_sweep_work_pending_gets_a_sync_without_a_probe(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    walking, backlog, idle = (connect_business(n) for n in ("Walking", "Backlog", "Idle"))
+    for business_id in (walking, backlog, idle):
+        set_synced(business_id, gmail.history_id, hours_ago=1)
+    set_sweep(walking, walk=WALK)  # a walk left yielded, failed or unfinished
+    set_sweep(backlog, finished=True, deferred=3)  # the walk is done, but new mail was deferred to the sweep
+    set_sweep(idle, finished=True)
+    gmail.clear_requests()
+
+    decisions = round_decisions()
+
+    assert decisions[walking].sync_reason == SWEEP_PENDING
+    assert decisions[backlog].sync_reason == SWEEP_PENDING
+    assert decisions[idle].sync_reason is None  # unchanged, nothing left to sweep: no flow run
+    assert len(gmail.calls("getProfile")) == 1  # only the idle one was probed
+    assert mailbox_of(idle).last_probed_at is not None and mailbox_of(walking).last_probed_at is None
+
+
+def test_a_finished_or_switched_off_sweep_gets_no_sync_and_costs_one_probe_each(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    finished, off_walking, off_backlog = (connect_business(n) for n in ("Finished", "OffWalk", "OffBacklog"))
+    for business_id in (finished, off_walking, off_backlog):
+        set_synced(business_id, gmail.history_id, hours_ago=1)
+    set_sweep(finished, walk=WALK)
+    set_sweep(finished, walk=None, finished=True)  # the walk's last page: the cursor is cleared, not deleted
+    set_sweep(off_walking, walk=WALK)
+    set_sweep(off_backlog, deferred=2)
+    switch_sweep_off(off_walking)
+    switch_sweep_off(off_backlog)
+    gmail.clear_requests()
+
+    decisions = round_decisions()
+
+    assert {b: decisions[b].sync_reason for b in (finished, off_walking, off_backlog)} == dict.fromkeys(
+        (finished, off_walking, off_backlog)
+    )
+    assert len(gmail.calls("getProfile")) == 3
+    assert not gmail.calls("messages.list") and not gmail.calls("history.list")
