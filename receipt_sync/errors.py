@@ -17,6 +17,10 @@ class NotFoundError(ReceiptSyncError):
     code = "not_found"
 
 
+class RunRecordMissing(NotFoundError):
+    """A flow run names a run record that does not exist: its trigger was rolled back after Prefect made it."""
+
+
 class MailboxAuthError(ReceiptSyncError):
     """The mailbox's refresh token was revoked or expired: only the user reconnecting can fix it."""
 

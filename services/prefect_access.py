@@ -2,7 +2,9 @@
 
 Every call goes to the Prefect server named by `PREFECT_API_URL` with a short timeout and no client-side
 retries, so an unreachable Prefect turns into `OrchestratorUnavailable` (HTTP 503) within seconds instead of
-hanging a request. Nothing here imports `flows/`: deployments are reached by name only.
+hanging a request. The one exception is creating a flow run: when its answer is lost it is asked once more with
+the same idempotency key, so a run Prefect did create is found again instead of made twice (the orphan a
+rolled-back trigger would leave). Nothing here imports `flows/`: deployments are reached by name only.
 """
 
 from __future__ import annotations
@@ -192,16 +194,24 @@ def trigger_deployment(settings: Settings, request: FlowRunRequest) -> Triggered
             ) from None
         pool = deployment.work_pool_name or settings.prefect_work_pool
         require_worker(_pool_status(client, pool, settings.worker_missed_heartbeats))
-        # One key per trigger: if this request reaches Prefect twice (a proxy or transport re-send), Prefect
-        # returns the run the first one created instead of making a second flow run.
-        run = client.create_flow_run_from_deployment(
+        create = functools.partial(
+            client.create_flow_run_from_deployment,
             deployment.id,
             parameters=request.parameters,
             name=request.name,
             tags=request.tags,
-            idempotency_key=f"trigger-{uuid4()}",
-            work_queue_name=request.work_queue,
+            idempotency_key=f"trigger-{uuid4()}",  # one key per trigger, for both attempts below
+            work_queue_name=request.work_queue,  # None: the deployment's own queue
         )
+        try:
+            run = create()
+        except (httpx.TransportError, PrefectHTTPStatusError) as exc:
+            if isinstance(exc, PrefectHTTPStatusError) and exc.response.status_code < 500:
+                raise
+            # The answer was lost (timeout, reset, 5xx from a proxy), not necessarily the request: Prefect may have
+            # created the run. Asked again with the same key, it returns that run instead of making a second one
+            # (which, with our record rolled back, would be an orphan).
+            run = create()
         return TriggeredRun(flow_run_id=str(run.id), flow_run_name=run.name, work_pool=pool)
 
 

@@ -18,6 +18,7 @@ from tests.api.conftest import World
 from tests.api.test_sync import sync_run_count
 from tests.conftest import SettingsOverride
 from tests.fixtures.prefect_server import PrefectServer, delete_all_flow_runs
+from tests.fixtures.slow_proxy import slow_proxy
 
 pytestmark = pytest.mark.usefixtures("with_prefect")
 
@@ -66,6 +67,25 @@ def test_fifty_concurrent_triggers_make_exactly_one_run(
     assert "business-name:Alpha Ltd" in runs[0]["tags"]
     assert runs[0]["parameters"]["sync_run_id"] == accepted["id"]
     assert accepted["prefect_state"]["type"] == "SCHEDULED"
+
+
+@pytest.mark.usefixtures("idle_worker")
+def test_a_trigger_whose_answer_prefect_lost_after_creating_the_run_leaves_exactly_one_flow_run(
+    client: TestClient, world: World, prefect: PrefectServer, override_settings: SettingsOverride
+) -> None:
+    delete_all_flow_runs(prefect)  # business ids repeat across test databases; start from a clean slate
+    with slow_proxy(prefect.api_url.removesuffix("/api")) as proxy:
+        override_settings({"PREFECT_API_URL": f"{proxy.url}/api"})
+        # Prefect creates the flow run, its answer comes after the client's timeout (PREFECT_API_TIMEOUT_SECONDS 2).
+        proxy.slow_answers(r"/deployments/[^/]+/create_flow_run$", n=1, delay=4.0)
+        response = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.a.headers)
+
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    runs = flow_runs_tagged(prefect, f"business:{world.a.business_id}")
+    assert [r["id"] for r in runs] == [accepted["flow_run_id"]]  # the lost answer's run, not a second one
+    assert runs[0]["parameters"]["sync_run_id"] == accepted["id"]
+    assert sum(seen.endswith("/create_flow_run") for seen in proxy.seen) == 2  # asked twice, one run made
 
 
 @pytest.mark.usefixtures("idle_worker")

@@ -43,7 +43,7 @@ def test_full_sync_stores_exactly_the_mailbox_receipts_with_their_fields(
     assert summary["messages_scanned"] == len(messages)
 
 
-def test_default_receipt_query_fetches_only_listed_mail_and_still_stores_every_receipt(
+def test_default_receipt_query_reads_the_listed_mail_first_and_the_rest_only_in_the_sweep(
     gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
     messages = [m for m in sample_messages(120) if m.truth.kind != "malformed"]
@@ -55,11 +55,14 @@ def test_default_receipt_query_fetches_only_listed_mail_and_still_stores_every_r
 
     expected = {m.id for m in messages if m.truth.is_receipt}
     assert set(stored_receipts(business_id)) == expected
-    listings = gmail.calls("messages.list")
-    assert listings and all(RECEIPT_TERMS[0] in unquote_plus(call.target) for call in listings)
-    fetched = {call.target.split("?")[0].rsplit("/", 1)[-1] for call in gmail.calls("messages.get")}
-    assert expected <= fetched < {m.id for m in messages}  # the marketing and personal mail is never fetched
-    assert summary["messages_scanned"] == len(fetched)
+    listings = [unquote_plus(call.target) for call in gmail.calls("messages.list")]
+    by_query = [target for target in listings if RECEIPT_TERMS[0] in target]
+    assert by_query and listings[: len(by_query)] == by_query  # the query's listing first, then the sweep's
+    fetched = [call.target.split("?")[0].rsplit("/", 1)[-1] for call in gmail.calls("messages.get")]
+    listed = fetched[: summary["messages_scanned"]]
+    assert expected <= set(listed) < {m.id for m in messages}  # the marketing and personal mail is not listed...
+    assert set(fetched) == {m.id for m in messages}  # ... and read only by the sweep, after the listed mail
+    assert summary["sweep_status"] == "done"
 
 
 def test_second_sync_fetches_and_stores_nothing_new(
@@ -225,3 +228,19 @@ def test_borderline_candidate_is_stored_for_review_and_a_plain_non_receipt_is_no
     assert other_id not in stored
     assert stored[review_id].status == "needs_review"
     assert stored[review_id].reasons[0].startswith("Needs review")
+
+
+def test_a_flow_run_whose_trigger_was_rolled_back_ends_cancelled_without_syncing(
+    gmail: FakeGmailServer, connect_business: Callable[..., int]
+) -> None:
+    """The orphan of a trigger that lost Prefect's answer: its sync run id names no record (ids are never reused)."""
+    load(gmail, sample_messages(5))
+    business_id = connect_business()
+    gmail.clear_requests()
+
+    state = gmail_sync(business_id=business_id, mode="incremental", sync_run_id=987_654, return_state=True)
+
+    assert state.is_cancelled(), state
+    assert "sync run 987654 does not exist" in (state.message or "")
+    assert sync_runs(business_id) == [] and stored_receipts(business_id) == {}
+    assert gmail.requests == []
