@@ -5,11 +5,13 @@ Every vendor, template and amount here is invented for these tests.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from fpdf import FPDF
 
 from receipt_sync.extract.core import extract_bytes
+from receipt_sync.extract.pdf import LAYOUT_MAX_PAGES, layout_pages, read_pdf
 
 RIDE = """<html><body><p>Thanks for riding with Zephyr Rides, Dana</p><p>Trip on March 3, 2026</p>
 <table><tr><td>Total</td><td>Tip</td><td>Date</td></tr>
@@ -68,3 +70,47 @@ def test_a_pdf_total_at_the_end_of_its_line_past_a_wide_gap_is_the_total() -> No
     data = _pdf([("Leistung", "Menge", "Betrag"), ("Inspektion", "1", "80,00 EUR"), ("Gesamtsumme", "", "95,20 EUR")])
     result = extract_bytes(data, filename="scan.pdf")
     assert (result.total, result.currency) == (Decimal("95.20"), "EUR")
+
+
+def _long_pdf(pages: int, total_page: int | None) -> bytes:
+    """A PDF of `pages` pages of prose, each with its own marker; `total_page` also carries a total in a
+    table column apart from its label (what only the layout re-read pairs)."""
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for n in range(pages):
+        pdf.add_page()
+        pdf.cell(0, 8, f"Project notes, sheet marker-{n}", new_x="LMARGIN", new_y="NEXT")
+        for line in range(30):
+            pdf.cell(
+                0, 6, f"Meeting item {line}: the team discussed the schedule at length.", new_x="LMARGIN", new_y="NEXT"
+            )
+        if n == total_page:
+            pdf.cell(60, 8, "Betrag")
+            pdf.cell(60, 8, "Gesamtsumme")
+            pdf.ln(8)
+            pdf.cell(60, 8, "80,00 EUR")
+            pdf.cell(60, 8, "95,20 EUR")
+            pdf.ln(8)
+    return bytes(pdf.output())
+
+
+def test_a_long_pdf_without_a_total_is_read_in_layout_mode_on_no_page() -> None:
+    data = _long_pdf(8, None)
+    content = read_pdf(data)
+    assert content.layout is not None and content.layout().strip() == ""
+    result = extract_bytes(data, filename="notes.pdf")
+    assert result.total is None and not result.is_receipt
+
+
+def test_a_long_pdfs_layout_re_read_takes_only_the_page_with_the_total_label() -> None:
+    data = _long_pdf(5, 3)
+    content = read_pdf(data)
+    assert content.layout is not None
+    assert re.findall(r"marker-\d", content.layout()) == ["marker-3"]
+    assert extract_bytes(data, filename="statement.pdf").total == Decimal("95.20")
+
+
+def test_the_layout_re_read_takes_at_most_the_last_pages_with_a_total_label() -> None:
+    pages = [f"Sheet {n}\nTotal\n{n},00 EUR" for n in range(5)]
+    assert layout_pages(pages) == list(range(5))[-LAYOUT_MAX_PAGES:]
+    assert layout_pages(["Sheet 1\nnothing to see", "Sheet 2\nmeeting minutes"]) == []
