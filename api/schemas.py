@@ -148,6 +148,14 @@ class SyncRunPublic(BaseModel):
     messages_fetched: int
     mailbox_messages: int | None
     quota_units: int
+    sweep_status: Literal["pending", "running", "yielded", "done", "off"] | None = Field(
+        description="The sweep after the receipt query's messages: running; yielded (stopped for a sync someone "
+        "asked for, a later sync resumes it); done (nothing of the mailbox left unread); off (switched off for "
+        "the business); null: this run did not get to it."
+    )
+    sweep_messages_scanned: int = Field(description="Messages the sweep looked at in this run (most skipped unread).")
+    sweep_messages_fetched: int = Field(description="Messages the sweep read in this run.")
+    sweep_receipts_saved: int = Field(description="Receipts the sweep found (also counted in receipts_saved).")
     first_errors: list[MessageErrorPublic] = Field(description="The run's first message errors (up to 5).")
     percent: float
     heartbeat_at: datetime | None
@@ -184,6 +192,30 @@ class SyncRunPublic(BaseModel):
                 "prefect_ui_url": view.ui_url,
             }
         )
+
+
+class SweepPublic(BaseModel):
+    """A business's sweep: after the receipt query's messages, syncs read the rest of the mailbox."""
+
+    business_id: int
+    enabled: bool
+    state: Literal["off", "not_started", "in_progress", "done"]
+    window_after: datetime | None = Field(description="The window being walked, while a walk is pending.")
+    window_before: datetime | None
+    messages_listed: int = Field(description="Messages of the window the walk has gone past.")
+    messages_estimated: int | None = Field(description="The mailbox's size when the walk started.")
+    percent: float | None
+    deferred_messages: int = Field(description="New mail the receipt query did not match, read first.")
+    completed_at: datetime | None = Field(description="When a walk of the mailbox last finished.")
+    last_run_id: int | None
+    last_run_sweep_status: str | None
+
+
+class SweepUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    business_id: Id | None = Field(default=None, description="Required for system_admin tokens only.")
+    enabled: bool = Field(description="false: only what the receipt query lists is read (fewer Gmail units).")
 
 
 class SyncRunList(BaseModel):
@@ -409,6 +441,7 @@ class ActiveRunPublic(BaseModel):
     receipts_saved: int
     heartbeat_at: str | None
     flow_run_id: str | None
+    sweep_status: str | None = Field(default=None, description="running: only sweeping (a new sync makes it yield).")
     stale_reason: str | None
 
     @classmethod

@@ -2,12 +2,13 @@
 
 `python -m bench.fake_gmail_process --messages N --seed S` loads the generated mailbox, starts the server on
 127.0.0.1, prints one JSON line `{"url": ..., "history_id": ...}` and then answers one JSON command a line
-on stdin (`set`, `clear`, `log`, `stop`). `GmailProcess` drives it from the benchmark.
+on stdin (`set`, `clear`, `log`, `add`, `fail_next`, `stop`). `GmailProcess` drives it from the benchmark.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import subprocess
@@ -44,11 +45,22 @@ def _handle(server: Any, command: dict[str, Any]) -> dict[str, Any]:
         server.quota_model = command.get("quota_model", server.quota_model)
         server.burst_seconds = command.get("burst_seconds", server.burst_seconds)
         return {"ok": True}
+    if command["cmd"] == "add":  # new mail: base64 RFC 822, internal date in epoch ms (None: now)
+        ids = [
+            server.add_message(base64.b64decode(m["raw"]), internal_date=m.get("internal_ms"), label_ids=m["labels"])
+            for m in command["messages"]
+        ]
+        return {"ids": ids}
+    if command["cmd"] == "fail_next":
+        server.fail_next(command["n"], status=command["status"], reason=command.get("reason"),
+                         retry_after=command.get("retry_after"), method=command.get("method"))  # fmt: skip
+        server.error_rate = command.get("error_rate", server.error_rate)
+        return {"ok": True}
     if command["cmd"] == "clear":
         server.clear_requests()
         return {"ok": True}
     if command["cmd"] == "log":
-        fields = ("time", "method", "status", "units", "cost", "in_batch")
+        fields = ("time", "method", "status", "units", "cost", "in_batch", "target")
         return {"log": [[getattr(r, f) for f in fields] for r in server.requests], "history_id": server.history_id}
     return {"error": f"unknown command {command['cmd']!r}"}
 
@@ -83,7 +95,7 @@ class GmailProcess:
         return self._read()
 
     def log(self) -> list[dict[str, Any]]:
-        names = ("time", "method", "status", "units", "cost", "in_batch")
+        names = ("time", "method", "status", "units", "cost", "in_batch", "target")
         return [dict(zip(names, row, strict=True)) for row in self.command("log")["log"]]
 
     def _read(self) -> dict[str, Any]:

@@ -4,7 +4,8 @@ server may enforce the quota (60 s window; per-second bucket of 1 s and of 0.5 s
 
     .venv/bin/python -m bench.sync_bench [--messages 10000] [--regime new|old|both] [--rate-seconds 120]
                                          [--memory-messages 10000,100000] [--models window,bucket_1s,bucket_0.5s]
-                                         [--sections rate,units,overhead,memory,matrix]
+                                         [--sections rate,units,overhead,memory,matrix,sweep,incremental,storm]
+                                         [--sweep-messages 1000] [--missed 20] [--new-mail 100]
 
 Everything runs on 127.0.0.1: a fresh PostgreSQL, Prefect's test server, documents in a temporary folder, and
 the fake Gmail (tests/fakes/gmail_server.py) in a process of its own, spoken to by the real googleapiclient.
@@ -246,6 +247,8 @@ def learned_shape(business_id: int) -> dict[str, float]:
 
 # ----- 2. quota units per receipt: a receipt-oriented query vs fetching everything ---------------------------
 def units_per_receipt(gmail: GmailProcess, truth_receipts: set[str], query: str) -> dict[str, Any]:
+    from services.sweep import switch_sweep
+
     gmail.command("set", latency=0.0, quota_units_per_minute=None, costs={"messages.get": 5})
     results = {}
     for label, q in (("every_message", None), ("receipt_query", query)):
@@ -254,6 +257,8 @@ def units_per_receipt(gmail: GmailProcess, truth_receipts: set[str], query: str)
             settings[RECEIPT_QUERY_ENV] = q
         configure(gmail, **settings)
         business_id = new_business(f"units-{label}")
+        with _session() as session:  # the query phase's cost: the sweep would read the rest of the mailbox
+            switch_sweep(session, business_id, False)
         gmail.command("clear")
         _, wall = sync(business_id, mode="full")
         calls = api_calls(gmail.log())
@@ -399,6 +404,186 @@ def incremental_unchanged(gmail: GmailProcess, business_id: int) -> dict[str, An
     }
 
 
+# ----- 6. the sweep: what the query phase finds, what the rest of the mailbox adds ----------------------------
+SHOPS = ("Northwind Supplies", "Fabrikam Garden", "Tailspin Toys", "Contoso Paper", "Litware Books", "Adatum Tea")
+
+
+def missed_receipts(count: int, seed: int) -> list[dict[str, Any]]:
+    """Shop confirmations worded so that no term of the receipt query lists them (issue 14's independent check:
+    "thanks for shopping", an order number, a total), dated over the last two years: `add` commands' messages."""
+    import base64
+    import random
+    from datetime import UTC, datetime, timedelta
+    from email.message import EmailMessage
+
+    rnd = random.Random(seed)
+    out = []
+    for n in range(count):
+        shop = SHOPS[n % len(SHOPS)]
+        total = f"{rnd.randint(5, 900)}.{rnd.randint(0, 99):02d}"
+        when = datetime.now(UTC) - timedelta(days=rnd.randint(1, 700), minutes=rnd.randint(0, 1440))
+        mail = EmailMessage()
+        mail["From"] = f"{shop} <shop@{shop.split()[0].lower()}.example>"
+        mail["To"] = "owner@bench.example"
+        mail["Subject"] = f"{shop}: thanks for shopping with us (NO-{when.year}-{rnd.randint(100000, 999999)})"
+        mail["Date"] = when.strftime("%a, %d %b %Y %H:%M:%S +0000")
+        mail.set_content(f"We have received your order.\n\nSubtotal {total} USD\nTotal {total} USD\n\n"
+                         f"Thank you for shopping with us.\n{shop} Ltd\n")  # fmt: skip
+        raw = base64.b64encode(mail.as_bytes()).decode()
+        out.append({"raw": raw, "internal_ms": int(when.timestamp() * 1000), "labels": ["INBOX"]})
+    return out
+
+
+def sweep_run(gmail: GmailProcess, regime: str, truth_receipts: set[str], missed: set[str]) -> dict[str, Any]:
+    """A full sync with the default receipt query and the sweep, at the regime's quota (60 s window, 50 ms
+    latency): receipts found by the query phase alone and after the sweep, the query phase's units per
+    receipt, when the last receipt of each phase was stored (`missed`: the receipts the query does not list)."""
+    from models.db import session_scope
+    from models.queries.sync_runs import latest_sync_run
+    from receipt_sync.mail.receipt_query import RECEIPT_QUERY
+
+    quota, cost = REGIMES[regime]["quota"], REGIMES[regime]["fetch_cost"]
+    gmail.command("set", latency=0.05, quota_units_per_minute=quota, costs={"messages.get": cost})
+    configure(gmail, gmail_quota_units_per_minute=quota, gmail_fetch_cost=cost, **{RECEIPT_QUERY_ENV: RECEIPT_QUERY})
+    business_id = new_business(f"sweep-{regime}")
+    gmail.command("clear")
+    summary, wall = sync(business_id, mode="full")
+    calls = api_calls(gmail.log())
+    first_sweep = next((i for i, r in enumerate(calls) if _is_sweep_listing(r)), len(calls))
+    query_calls = calls[:first_sweep]
+    stored = stored_ids(business_id)
+    with session_scope() as session:
+        run = latest_sync_run(session, business_id)
+        assert run is not None
+        query_found, sweep_found = run.receipts_saved - run.sweep_receipts_saved, run.sweep_receipts_saved
+    return {
+        "regime": regime,
+        "receipts_in_mailbox": len(truth_receipts),
+        "of_which_the_query_misses": len(missed),
+        "found_by_query_phase": len((stored & truth_receipts) - missed),
+        "found_after_sweep": len(stored & truth_receipts),
+        "stored_by_query_phase_and_sweep": [query_found, sweep_found],
+        "query_phase_units": units(query_calls, cost),
+        "query_phase_units_per_receipt": round(units(query_calls, cost) / max(1, query_found), 1),
+        "total_units": units(calls, cost),
+        "messages_fetched": sum(1 for r in calls if r["method"] == "messages.get" and r["status"] == 200),
+        "refused_429_403": sum(1 for r in calls if r["status"] in (403, 429)),
+        **seconds_until_last_receipt_by_phase(business_id, missed),
+        "wall_seconds": round(wall, 1),
+        "sweep_status": summary["sweep_status"],
+    }
+
+
+def _is_sweep_listing(call: dict[str, Any]) -> bool:
+    from urllib.parse import parse_qs, urlsplit
+
+    q = parse_qs(urlsplit(call["target"]).query).get("q", [""])[0]
+    return call["method"] == "messages.list" and "receipt" not in q
+
+
+def seconds_until_last_receipt_by_phase(business_id: int, missed: set[str]) -> dict[str, float]:
+    """From the run's start to the last receipt the query lists being stored, and to the last one of all."""
+    from sqlalchemy import func, select
+
+    from models import Receipt
+    from models.db import session_scope
+    from models.runs import SyncRun
+
+    with session_scope() as session:
+        started = session.scalar(select(func.min(SyncRun.started_at)).where(SyncRun.business_id == business_id))
+        rows = session.execute(
+            select(Receipt.source_message_id, Receipt.created_at).where(Receipt.business_id == business_id)
+        ).all()
+    listed = [(r.created_at - started).total_seconds() for r in rows if r.source_message_id not in missed]
+    every = [(r.created_at - started).total_seconds() for r in rows]
+    return {
+        "seconds_until_last_query_receipt_stored": round(max(listed), 1) if listed else float("nan"),
+        "seconds_until_last_receipt_stored": round(max(every), 1) if every else float("nan"),
+    }
+
+
+def incremental_by_query(regime: str, new_mail: int) -> dict[str, Any]:
+    """New mail after a full sync: an incremental sync that fetches only what the receipt query lists (the sweep
+    off, so its saving is visible) vs one that fetches everything history reports (the query `""`)."""
+    from receipt_sync.mail.receipt_query import RECEIPT_QUERY
+    from receipt_sync.samples.generator import generate_messages
+    from services.sweep import switch_sweep
+
+    cost = REGIMES[regime]["fetch_cost"]
+    results: dict[str, Any] = {"regime": regime, "new_messages": new_mail}
+    with GmailProcess(200, SEED + 1) as gmail:
+        gmail.command("set", latency=0.0, quota_units_per_minute=None, costs={"messages.get": cost})
+        businesses = {}
+        for label, query in (("by_query", RECEIPT_QUERY), ("history_only", "")):
+            configure(gmail, gmail_quota_units_per_minute=UNLIMITED, gmail_fetch_cost=cost, gmail_receipt_query=query)
+            businesses[label] = new_business(f"incremental-{label}-{regime}")
+            with _session() as session:
+                switch_sweep(session, businesses[label], False)
+            sync(businesses[label], mode="full")
+        now_ms = int(time.time() * 1000)
+        fresh = [m for m in generate_messages(new_mail, SEED + 2)]
+        gmail.command("add", messages=[{"raw": _b64(m.raw), "internal_ms": now_ms, "labels": list(m.label_ids)}
+                                        for m in fresh])  # fmt: skip
+        for label, query in (("by_query", RECEIPT_QUERY), ("history_only", "")):
+            configure(gmail, gmail_quota_units_per_minute=UNLIMITED, gmail_fetch_cost=cost, gmail_receipt_query=query)
+            gmail.command("clear")
+            summary, wall = sync(businesses[label], mode="incremental")
+            calls = api_calls(gmail.log())
+            results[label] = {
+                "calls": dict(sorted(_count_methods(calls).items())),
+                "units": units(calls, cost),
+                "receipts_saved": summary["receipts_saved"],
+                "wall_seconds": round(wall, 1),
+            }
+        results["receipts_among_new_mail"] = sum(1 for m in fresh if m.truth.is_receipt)
+    return results
+
+
+def _count_methods(calls: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in calls:
+        if r["status"] == 200:
+            counts[r["method"]] = counts.get(r["method"], 0) + 1
+    return counts
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.b64encode(raw).decode()
+
+
+@contextmanager
+def _session() -> Iterator[Any]:
+    from models.db import session_scope
+
+    with session_scope() as session:
+        yield session
+
+
+def storm(gmail: GmailProcess) -> dict[str, Any]:
+    """The 429 storm the test suite once ran (tests/flows/test_quota_sync.py keeps a 12-refusal one): 60
+    messages, 40 refusals in a row with Retry-After 1 s, 5 userRateLimitExceeded 403s and 10 % 5xx, at the new
+    regime's quota (60 s window)."""
+    gmail.command("set", latency=0.0, quota_units_per_minute=6000, costs={"messages.get": 20})
+    configure(gmail, gmail_quota_units_per_minute=6000, gmail_fetch_cost=20)
+    business_id = new_business("storm")
+    gmail.command("clear")
+    gmail.command("fail_next", n=40, status=429, retry_after=1, method="messages.get")
+    gmail.command("fail_next", n=5, status=403, reason="userRateLimitExceeded", method="messages.get", error_rate=0.1)
+    summary, wall = sync(business_id, mode="full")
+    gmail.command("fail_next", n=0, status=500, error_rate=0.0)
+    calls = api_calls(gmail.log())
+    return {
+        "messages": 60,
+        "status": summary["status"],
+        "receipts_saved": summary["receipts_saved"],
+        "refused_429": sum(1 for r in calls if r["status"] == 429),
+        "wall_seconds": round(wall, 1),
+        "limiter_learned": learned_shape(business_id),
+    }
+
+
 # ----- 5. peak memory of a large full sync (a child process; the fake Gmail in another) -----------------------
 def memory(count: int) -> dict[str, Any]:
     with GmailProcess(count, SEED) as gmail:
@@ -477,6 +662,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ]
                 if "overhead" not in sections:  # the unchanged-mailbox check on the last matrix business
                     results["incremental_unchanged"] = incremental_unchanged(gmail, last_business())
+        if "sweep" in sections:
+            mailbox = generate_messages(args.sweep_messages, SEED)
+            receipts = {m.id for m in mailbox if m.truth.is_receipt}
+            results["sweep"] = []
+            for regime in regimes:
+                with GmailProcess(args.sweep_messages, SEED) as gmail:
+                    added = set(gmail.command("add", messages=missed_receipts(args.missed, SEED))["ids"])
+                    results["sweep"].append(sweep_run(gmail, regime, receipts | added, added))
+        if "incremental" in sections:
+            results["incremental_by_query"] = [incremental_by_query(r, args.new_mail) for r in regimes]
+        if "storm" in sections:
+            with GmailProcess(60, 31) as gmail:
+                results["storm"] = storm(gmail)
         if "memory" in sections:
             results["memory"] = [memory(int(n)) for n in args.memory_messages.split(",") if n]
     return results
@@ -491,6 +689,9 @@ def main() -> None:
     parser.add_argument("--sections", default="units,overhead,rate,memory,matrix")
     parser.add_argument("--models", default=",".join(MODELS), help="matrix section: enforcement models")
     parser.add_argument("--receipt-shares", default="0.2,0.1", help="units section: also mailboxes with these shares")
+    parser.add_argument("--sweep-messages", type=int, default=1000, help="sweep section: mailbox size")
+    parser.add_argument("--missed", type=int, default=20, help="sweep section: receipts the query misses, added")
+    parser.add_argument("--new-mail", type=int, default=100, help="incremental section: new messages")
     parser.add_argument("--child-full-sync", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_full_sync:

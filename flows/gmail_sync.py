@@ -43,6 +43,7 @@ from tasks.runs import (
     tag_flow_run,
 )
 from tasks.sources import release_sources
+from tasks.sweep import plan_sweep, sweep_page
 from tasks.sync_pages import PageOutcome, sync_page
 
 SyncMode = Literal["incremental", "full", "range"]
@@ -86,10 +87,26 @@ def _walk_pages(run_id: int, plan: SyncPlan, progress_id: UUID | None, logger: A
     return history_id
 
 
-def _log_page(logger: Any, page_number: int, outcome: PageOutcome) -> None:
+def _sweep(run_id: int, listed: dict[str, Any] | None, history_id: str | None, logger: Any) -> None:
+    """Then the rest of the mailbox, page by page, until it is all read or a sync someone asked for needs it."""
+    plan = plan_sweep(run_id, listed, history_id)
+    logger.info("sweep: %s", plan.note)
+    cursor, page_number = plan.cursor, 1
+    while cursor is not None:
+        outcome = sweep_page(run_id, cursor, page_number)
+        _log_page(logger, page_number, outcome, "sweep page")
+        if outcome.yielded:
+            logger.info("sweep yielded: a sync was asked for; a later sync resumes the sweep where it stopped")
+            return
+        cursor, page_number = outcome.next_cursor, page_number + 1
+
+
+def _log_page(logger: Any, page_number: int, outcome: PageOutcome, what: str = "page") -> None:
     logger.info(
-        "page %s: %s listed, %s skipped (stored before), %s fetched, %s receipts saved, %s errors; %.0f%% done",
-        page_number, outcome.scanned, outcome.skipped, outcome.fetched, outcome.saved, outcome.errors, outcome.percent,
+        "%s %s: %s listed, %s skipped (stored before), %s fetched, %s receipts saved, %s errors, %s left to the "
+        "sweep; %.0f%% done",
+        what, page_number, outcome.scanned, outcome.skipped, outcome.fetched, outcome.saved, outcome.errors,
+        outcome.deferred, outcome.percent,
     )  # fmt: skip
 
 
@@ -111,6 +128,7 @@ def _plan_and_walk(run: OpenedRun, progress_id: UUID | None, logger: Any) -> Syn
         logger.warning("Gmail no longer has history id %s: falling back to a full sync of the window", expired)
         plan = plan_sync(run.run_id, run.mailbox_checkpoint, force_full=True)
         history_id = _walk_pages(run.run_id, plan, progress_id, logger)
+    _sweep(run.run_id, plan.cursor, history_id, logger)
     checkpoint = {"history_id": history_id} if history_id else None
     summary = complete_sync_run(run.run_id, checkpoint)
     if progress_id:
@@ -193,9 +211,11 @@ def gmail_sync(
         release_sources(str(run.run_id))
     _publish_summary(run.run_id, labels)
     logger.info(
-        "JOB_DONE business=%s sync_run=%s duration=%.1fs scanned=%s saved=%s duplicates=%s errors=%s",
+        "JOB_DONE business=%s sync_run=%s duration=%.1fs scanned=%s saved=%s duplicates=%s errors=%s "
+        "sweep=%s sweep_scanned=%s sweep_saved=%s",
         business_id, run.run_id, time.monotonic() - started, summary.messages_scanned,
-        summary.receipts_saved, summary.duplicates_skipped, summary.errors,
+        summary.receipts_saved, summary.duplicates_skipped, summary.errors, summary.sweep_status,
+        summary.sweep_messages_scanned, summary.sweep_receipts_saved,
     )  # fmt: skip
     return Completed(message=state_message(summary), data=summary.as_dict())
 

@@ -15,10 +15,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, UTCDateTime, utcnow
 
-OUTCOMES = ("receipt", "needs_review", "not_receipt", "error", "retry")
+OUTCOMES = ("receipt", "needs_review", "not_receipt", "error", "retry", "deferred")
 FAILED_OUTCOMES = ("error", "retry")
 MAX_TRANSIENT_ATTEMPTS = 3
+# Seen but not read yet: new mail the receipt query did not match, left to the sweep (not processed).
+DEFERRED = "deferred"
 _FAILED_SQL = text("outcome IN ('error', 'retry')")
+_DEFERRED_SQL = text("outcome = 'deferred'")
 
 
 class ProcessedMessage(Base):
@@ -28,6 +31,14 @@ class ProcessedMessage(Base):
         # A business's failed messages, newest first, without reading its (much larger) successful rows.
         Index(
             "ix_processed_message_failed", "business_id", "id", postgresql_where=_FAILED_SQL, sqlite_where=_FAILED_SQL
+        ),
+        # The sweep's backlog of a business, oldest first.
+        Index(
+            "ix_processed_message_deferred",
+            "business_id",
+            "id",
+            postgresql_where=_DEFERRED_SQL,
+            sqlite_where=_DEFERRED_SQL,
         ),
     )
 

@@ -33,5 +33,9 @@ class MailboxConnection(Base):
     last_probed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_probed_history_id: Mapped[str | None] = mapped_column(String(64))
     last_probe_error: Mapped[str | None] = mapped_column(Text)
+    # The sweep's place: {"after", "before", "page_token", "listed", "estimate", "started_at"} of the window
+    # it walks (None: no walk pending), and when the last walk finished.
+    sweep_cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    sweep_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

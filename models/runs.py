@@ -12,6 +12,9 @@ from models.base import Base, BigId, UTCDateTime, utcnow
 
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")
+# pending: after the query phase; running; yielded: stopped for a sync someone asked for, a later run resumes it;
+# done: nothing of the window left unread; off: switched off for the business.
+SWEEP_STATUSES = ("pending", "running", "yielded", "done", "off")
 _ACTIVE_SQL = text("status IN ('queued', 'running')")
 
 
@@ -50,6 +53,12 @@ class SyncRun(Base):
     mailbox_messages: Mapped[int | None] = mapped_column(Integer)
     quota_units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     percent: Mapped[float] = mapped_column(Float, default=0.0)
+    # The sweep after the receipt query (SWEEP_STATUSES; None: this run does not sweep) and what it did in this
+    # run; its receipts and errors are also in the run's totals.
+    sweep_status: Mapped[str | None] = mapped_column(String(20))
+    sweep_messages_scanned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sweep_messages_fetched: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sweep_receipts_saved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # {"page_token": ..., "history_id": ..., "phase": ...}: where a rerun resumes.
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)

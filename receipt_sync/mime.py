@@ -64,6 +64,8 @@ _CHARSET_ALIASES = {
     "x-user-defined": "cp1252",
 }
 _HEADER_NAME = re.compile(rb"^[!-9;-~]+:", re.MULTILINE)
+_HEADER_END = re.compile(rb"\n\r?\n")  # the first empty line
+_OTHER_LINE_BREAKS = re.compile(rb"[\x0b\x0c\x1c-\x1e]")  # where str.splitlines breaks a line besides CR and LF
 _HEBREW_BYTES = bytes(range(0xE0, 0xFB))  # the letters of windows-1255 / iso-8859-8
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 _BASE64_BODY = re.compile(r"(?:[A-Za-z0-9+/]{40,}={0,2}[ \t]*\r?\n)+[A-Za-z0-9+/]*={0,2}")
@@ -208,7 +210,7 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMEN
     raw = _repair(raw)
     _check_readable(raw)
     try:
-        msg = email.message_from_bytes(raw)
+        msg = _message_from_bytes(raw)
     except Exception as exc:  # the compat32 parser rarely raises, but untrusted input may find a way
         raise MalformedMessageError(f"The message could not be parsed as MIME: {type(exc).__name__}") from exc
     if not msg.keys():
@@ -221,6 +223,29 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMEN
         return _build(msg, body)
     except RecursionError as exc:  # nested comments in an address, or parts nested thousands deep
         raise MalformedMessageError("The message is nested too deeply to be read (hostile or broken mail).") from exc
+
+
+def _message_from_bytes(raw: bytes) -> Message:
+    """`email.message_from_bytes(raw)`, without its line-by-line walk over the body of a single-part message
+    (a 200 KB HTML receipt is 3,000 lines; that walk was a fifth of the time per email). For such a message
+    the feed parser's payload is the text after the blank line that ends the headers, as it stands, so the
+    header block alone is parsed and the rest set as the payload. Multipart and message/* bodies, header
+    blocks with a bare CR or another character `str.splitlines` breaks at (line breaks to the parser) and any
+    header defect go through the parser whole."""
+    end = _HEADER_END.search(raw) if raw[:1] not in (b"\n", b"\r") else None  # (a first line empty ends them)
+    if end is not None:
+        head = raw[: end.end()]
+        if head.count(b"\r") == head.count(b"\r\n") and not _OTHER_LINE_BREAKS.search(head):
+            msg = email.message_from_bytes(head)
+            # an empty payload: the parser read the whole block as headers (it gives back a last `From ` line)
+            if (
+                not msg.defects
+                and msg.get_payload() == ""
+                and msg.get_content_maintype() not in ("multipart", "message")
+            ):
+                msg.set_payload(raw[end.end() :].decode("ascii", "surrogateescape"))  # as message_from_bytes
+                return msg
+    return email.message_from_bytes(raw)
 
 
 def _check_headers(msg: Message) -> None:

@@ -35,6 +35,7 @@ from services.prefect_access import FlowRunRequest, FlowRunState
 from services.reconcile import reconcile_business
 from services.run_labels import business_tags, sync_run_name
 from services.runs import start_flow_run
+from services.sweep import yield_sweep
 
 RERUNNABLE = ("failed", "cancelled")
 
@@ -128,12 +129,13 @@ class SyncProgress:
     receipts_saved: int
     heartbeat_at: str | None  # ISO 8601, as the run record's other times travel in an error body
     flow_run_id: str | None
+    sweep_status: str | None  # running: only sweeping, a new sync request makes it yield
 
     @classmethod
     def of(cls, run: SyncRun) -> SyncProgress:
         heartbeat = run.heartbeat_at.isoformat() if run.heartbeat_at else None
         return cls(run.id, run.status, run.percent, run.pages_done, run.messages_scanned, run.receipts_saved,
-                   heartbeat, run.flow_run_id)  # fmt: skip
+                   heartbeat, run.flow_run_id, run.sweep_status)  # fmt: skip
 
 
 def request_sync(
@@ -150,6 +152,7 @@ def request_sync(
     dead = clear_dead_run(session, settings, business_id)
     if rerun_of is None and dead is not None and (dead.parameters or {}) == parameters:
         rerun_of = dead  # the same sync, cut short by a lost worker: carry on from its checkpoint
+    yield_sweep(session, business_id)  # a run busy with its sweep (its own pages done) steps aside for this one
     if active_sync_run(session, business_id) is not None:
         raise already_running(session, business_id)
     try:

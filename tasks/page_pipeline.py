@@ -5,22 +5,30 @@ page being stored (bounded memory: a page is at most `GMAIL_PAGE_SIZE` messages)
 until its data is committed, so a retried page task reuses what was fetched instead of spending quota again.
 It also remembers which messages this run has fetched, so a message listed twice (history records, a listing
 shifted by new mail) is fetched once per run. The checkpoint still moves only when a page commits.
+
+A sweep page (the mail the receipt query did not list) is fetched a few messages at a time, and stops fetching
+as soon as its run is asked to yield (a sync someone asked for needs the mailbox): the page keeps what it has,
+and the sweep resumes from that page later.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from models.db import session_scope
 from models.queries.ingest import already_processed
+from models.queries.sweep import sweep_yield_requested
 from receipt_sync.mail.base import FetchFailure, RawMessage
 from receipt_sync.settings import get_settings
 from tasks.progress import run_progress
 from tasks.sources import mail_source, on_release, quota_units
+
+SWEEP_STEP = 10  # sweep messages fetched between two checks for a yield request (~2 s at 5 fetches a second)
 
 
 @dataclass
@@ -34,6 +42,9 @@ class FetchedPage:
     skipped: set[str] = field(default_factory=set)
     fetched: list[RawMessage | FetchFailure] = field(default_factory=list)
     retry_failed: bool = False  # reprocessing: messages that failed before are fetched again, not skipped
+    sweep: bool = False  # a sweep page: fetching stops when the run is asked to yield
+    stopped: bool = False  # ... and it did: only part of the page was fetched
+    deferred: list[str] = field(default_factory=list)  # new mail the receipt query did not list: for the sweep
 
 
 def cursor_key(cursor: dict[str, Any]) -> str:
@@ -96,19 +107,28 @@ class RunPipeline:
             page.skipped = stored | (set(page.ids) & self._fetched_ids)
         progress.looked_at(page.skipped)
         fresh = [i for i in page.ids if i not in page.skipped]
-        page.fetched = self._fetch(fresh)
+        page.fetched = self._fetch(fresh, self.yield_requested if page.sweep else None)
+        page.stopped = len(page.fetched) < len(fresh)
         with self._lock:
-            self._fetched_ids.update(fresh)
-            self.fetch_count += len(fresh)
+            self._fetched_ids.update(item.id for item in page.fetched)
+            self.fetch_count += len(page.fetched)
         return page
 
-    def _fetch(self, ids: list[str]) -> list[RawMessage | FetchFailure]:
-        """Fetch in batch-sized slices (one batch request each), so progress moves while a page is fetched."""
+    def yield_requested(self) -> bool:
+        """Whether the run's sweep was asked to stop (read from the run record: another process may ask)."""
+        with session_scope() as session:
+            return sweep_yield_requested(session, self.run_id)
+
+    def _fetch(self, ids: list[str], stop: Callable[[], bool] | None = None) -> list[RawMessage | FetchFailure]:
+        """Fetch in batch-sized slices (one batch request each), so progress moves while a page is fetched; a
+        sweep page checks `stop` before each smaller slice and returns what it has when told to stop."""
         source = mail_source(self.mailbox_id, str(self.run_id))
         progress = run_progress(self.run_id)
-        step = get_settings().gmail_batch_size
+        step = get_settings().gmail_batch_size if stop is None else min(get_settings().gmail_batch_size, SWEEP_STEP)
         fetched: list[RawMessage | FetchFailure] = []
         for start in range(0, len(ids), step):
+            if stop is not None and stop():
+                break
             chunk = ids[start : start + step]
             fetched.extend(source.fetch_messages(chunk))
             progress.did_fetch(len(chunk))

@@ -21,6 +21,7 @@ from tasks.sources import mail_source, quota_units
 from tasks.sync_pages import MailboxCursor
 
 DAYS_PER_MONTH = 30.44
+SINCE_MARGIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,23 @@ def _fresh_plan(
         return SyncPlan(full.to_dict(), current, "no stored history id yet: full sync of the window")
     if str(current) == str(stored) and not _has_retryable(business_id):
         return SyncPlan(None, stored, "mailbox unchanged since the last sync")
-    cursor = MailboxCursor(phase="history", business_id=business_id, mailbox_id=mailbox_id, start_history_id=stored)
+    cursor = MailboxCursor(
+        phase="history",
+        business_id=business_id,
+        mailbox_id=mailbox_id,
+        start_history_id=stored,
+        after=_listed_since((mailbox_checkpoint or {}).get("history_at")),
+        query=get_settings().gmail_receipt_query,
+    )
     return SyncPlan(cursor.to_dict(), current, f"incremental sync from history id {stored}")
+
+
+def _listed_since(history_at: str | None) -> str | None:
+    """Where the receipt query's listing of new mail starts: a margin before the stored history id was read
+    (mail lands in Gmail a little after its internal date); None when unknown (then every new message is read)."""
+    if not history_at:
+        return None
+    return (datetime.fromisoformat(history_at) - SINCE_MARGIN).isoformat()
 
 
 def _has_retryable(business_id: int) -> bool:

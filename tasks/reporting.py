@@ -15,6 +15,7 @@ from models.business import Business
 from models.db import session_scope
 from models.mailbox import MailboxConnection
 from models.queries.sync_runs import get_sync_run
+from models.runs import SyncRun
 from receipt_sync.settings import get_settings
 from services.prefect_access import flow_run_ui_url
 from services.run_labels import artifact_key, business_tags, sync_run_name
@@ -41,6 +42,7 @@ class SyncReport:
     saved: int
     errors: int
     quota_units: int
+    sweep: str
     duration_seconds: float | None
     api_url: str
     ui_url: str | None
@@ -111,6 +113,7 @@ def read_sync_report(run_id: int) -> SyncReport:
             saved=run.receipts_saved,
             errors=run.errors_count,
             quota_units=run.quota_units,
+            sweep=_sweep_line(run),
             duration_seconds=duration,
             api_url=f"{settings.api_public_url.rstrip('/')}{path}" if settings.api_public_url else path,
             ui_url=flow_run_ui_url(settings, run.flow_run_id),
@@ -137,6 +140,7 @@ def summary_markdown(report: SyncReport) -> str:
         ("Receipts saved", _count(report.saved)),
         ("Message errors", _count(report.errors)),
         ("Gmail quota units spent", _count(report.quota_units)),
+        ("Sweep (mail the receipt search did not list)", report.sweep),
         ("Duration", duration or "unknown"),
         ("This run in the API", f"`GET {report.api_url}`"),
     ]
@@ -151,6 +155,13 @@ def summary_markdown(report: SyncReport) -> str:
         lines += ["", f"List them all: `GET {report.api_url}/errors` or `receipts errors --run {report.run_id}`; "
                   f"try them again: `receipts reprocess --business {report.business_id}`."]  # fmt: skip
     return "\n".join(lines)
+
+
+def _sweep_line(run: SyncRun) -> str:
+    if run.sweep_status is None:
+        return "not reached"
+    did = f"{run.sweep_messages_scanned:,} looked at, {run.sweep_messages_fetched:,} read, "
+    return f"{run.sweep_status}: {did}{run.sweep_receipts_saved:,} receipts found"
 
 
 def _md(text: str) -> str:

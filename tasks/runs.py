@@ -41,6 +41,7 @@ from receipt_sync.errors import (
 )
 from receipt_sync.polling import repeating
 from receipt_sync.settings import get_settings
+from services.sweep import yield_sweep
 from tasks.progress import run_progress
 
 
@@ -87,6 +88,7 @@ def open_sync_run(
             )
         stale = None
         if run is None:
+            yield_sweep(session, business_id)  # a run busy with its sweep steps aside for this one
             stale = _take_over_stale(session, business_id)
             run = create_sync_run(
                 session,
@@ -163,13 +165,17 @@ class SyncSummary:
     duplicates_skipped: int
     errors: int
     duration_seconds: float | None
+    sweep_status: str | None = None  # the sweep after the receipt query's messages (models/runs.py)
+    sweep_messages_scanned: int = 0
+    sweep_receipts_saved: int = 0
 
     @classmethod
     def of(cls, run: SyncRun) -> SyncSummary:
         duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
         seconds = round(duration, 2) if duration is not None else None
         return cls(run.id, run.status, run.mode, run.pages_done, run.messages_scanned, run.receipts_saved,
-                   run.duplicates_skipped, run.errors_count, seconds)  # fmt: skip
+                   run.duplicates_skipped, run.errors_count, seconds, run.sweep_status, run.sweep_messages_scanned,
+                   run.sweep_receipts_saved)  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         """The flow run's result data (Prefect stores it; the CLI prints it as JSON)."""
@@ -182,7 +188,8 @@ def complete_sync_run(run_id: int, mailbox_checkpoint: dict[str, Any] | None) ->
     with session_scope() as session:
         run = get_sync_run(session, run_id)
         run.quota_units = max(run.quota_units or 0, run_progress(run_id).units)  # e.g. an unchanged mailbox's profile
-        finish_run(session, run, "completed")
+        if run.status != "completed":  # a run whose sweep yielded was completed by the sync that asked for it
+            finish_run(session, run, "completed")
         if mailbox_checkpoint and run.mailbox_id:
             save_mailbox_checkpoint(session, run.mailbox_id, mailbox_checkpoint)
         return SyncSummary.of(run)

@@ -16,14 +16,16 @@ from prefect import get_run_logger, task
 
 from models.base import utcnow
 from models.db import session_scope
-from models.queries.ingest import insert_receipt, record_processed
+from models.queries.ingest import defer_messages, insert_receipt, record_processed
 from models.queries.message_errors import retryable_message_ids
+from models.queries.sweep import advance_walk, deferred_page, walk_cursor
 from models.runs import SyncRun
 from receipt_sync.isolation import shared_analyser
 from receipt_sync.mail.base import FetchFailure, RawMessage
 from receipt_sync.pipeline import AnalysedMessage, MessageError
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
+from tasks.new_mail import split_new_mail
 from tasks.page_pipeline import FetchedPage, run_pipeline
 from tasks.progress import run_progress
 from tasks.retry import transient_retries
@@ -34,11 +36,16 @@ ERROR_TEXT_LIMIT = 500
 ANALYSIS_SLICE = 20  # messages analysed between two progress reports
 
 
+SWEEP_PHASES = ("deferred", "sweep")
+SWEEP_PAGE_SIZE = 100  # smaller pages than the query's: a sweep that yields has less of a page to finish
+
+
 @dataclass(frozen=True)
 class MailboxCursor:
-    """Where the next page starts: a listing page token (`full`) or a history position (`history`)."""
+    """Where the next page starts: a listing page token (`full`; `sweep`: the whole window, no query), a history
+    position (`history`), or the ledger row after which the messages left to the sweep continue (`deferred`)."""
 
-    phase: str  # "full" | "history"
+    phase: str  # "full" | "history" | "deferred" | "sweep"
     business_id: int
     mailbox_id: int
     page_token: str | None = None
@@ -68,18 +75,28 @@ class PageOutcome:
     errors: int
     history_id: str | None
     percent: float
+    yielded: bool = False  # a sweep page stopped because a sync someone asked for needs the mailbox
+    deferred: int = 0  # new mail the receipt query did not list, left to the sweep
 
 
-def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None]:
-    """(ids, next page token, size estimate, history id) for the cursor's page."""
+def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None, int | None, str | None, list[str]]:
+    """(ids, next page token, size estimate, history id, ids left to the sweep) for the cursor's page."""
     source = mail_source(cursor.mailbox_id, str(run_id))
     page_size = get_settings().gmail_page_size
     if cursor.remaining is not None:
         page_size = max(1, min(page_size, cursor.remaining))
+    if cursor.phase == "deferred":
+        with session_scope() as session:
+            ids, last_row = deferred_page(session, cursor.business_id, int(cursor.page_token or 0), SWEEP_PAGE_SIZE)
+        return ids, (str(last_row) if len(ids) == SWEEP_PAGE_SIZE else None), None, None, []
+    if cursor.phase == "sweep":
+        page_size = min(page_size, SWEEP_PAGE_SIZE)
     if cursor.phase == "history":
         page = source.list_history(start_history_id=cursor.start_history_id or "", page_token=cursor.page_token)
         run_progress(run_id).spent(quota_units(source, "history"))
-        return page.message_ids + _retry_first(cursor, page_size), page.next_page_token, None, page.history_id
+        now, later = split_new_mail(run_id, cursor.business_id, source, page.message_ids, cursor.after, cursor.query)
+        ids = now + _retry_first(cursor, page_size)
+        return ids, page.next_page_token, None, page.history_id, later
     run_progress(run_id).spent(quota_units(source, "list"))
     listing = source.list_messages(
         page_token=cursor.page_token,
@@ -88,7 +105,7 @@ def _list_ids(cursor: MailboxCursor, run_id: int) -> tuple[list[str], str | None
         query=cursor.query,
         page_size=page_size,
     )
-    return listing.message_ids, listing.next_page_token, listing.result_size_estimate, None
+    return listing.message_ids, listing.next_page_token, listing.result_size_estimate, None, []
 
 
 def _retry_first(cursor: MailboxCursor, page_size: int) -> list[str]:
@@ -104,10 +121,13 @@ def _list_page(run_id: int) -> Callable[[dict[str, Any]], FetchedPage]:
 
     def lister(cursor: dict[str, Any]) -> FetchedPage:
         cur = MailboxCursor.from_dict(cursor)
-        ids, next_token, estimate, history_id = _list_ids(cur, run_id)
+        ids, next_token, estimate, history_id, later = _list_ids(cur, run_id)
         ids = list(dict.fromkeys(ids))
         ids = ids[: cur.remaining] if cur.remaining is not None else ids
-        return FetchedPage(ids, next_token, estimate, history_id, retry_failed=cur.retry_failed)
+        sweep = cur.phase in SWEEP_PHASES
+        page = FetchedPage(ids, next_token, estimate, history_id, retry_failed=cur.retry_failed, sweep=sweep)
+        page.deferred = later
+        return page
 
     return lister
 
@@ -190,26 +210,40 @@ def _next_cursor(cursor: MailboxCursor, next_token: str | None, listed: int) -> 
 def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutcome:
     """Take the page (read ahead while the previous one was stored), start reading the next one, analyse and
     store this one in one transaction."""
+    return process_page(run_id, cursor)
+
+
+def process_page(run_id: int, cursor: dict[str, Any]) -> PageOutcome:
+    """One page of any phase; a sweep page that was told to yield keeps its place (the cursor does not move
+    past what was not fetched) and reads nothing ahead."""
     cur = MailboxCursor.from_dict(cursor)
+    sweep = cur.phase in SWEEP_PHASES
     pipeline = run_pipeline(run_id, cur.mailbox_id, cur.business_id)
     lister = _list_page(run_id)
     page = pipeline.take(cursor, lister)
-    nxt = _next_cursor(cur, page.next_token, len(page.ids))
-    if nxt is not None:
+    nxt = cur if page.stopped else _next_cursor(cur, page.next_token, len(page.ids))
+    if sweep and nxt is None:
+        nxt = _walk_after_backlog(cur)
+    yielded = page.stopped or (sweep and pipeline.yield_requested())
+    if nxt is not None and not yielded:
         pipeline.read_ahead(nxt.to_dict(), lister)
     results = _analyse(run_id, page.fetched)
     storage = open_storage()
     uploads = {r.message_id: _upload(storage, cur.business_id, r) for r in results if _is_receipt(r)}
-    saved, conflicts = _store(cur, run_id, results, uploads)
+    saved, conflicts = _store(cur, run_id, results, uploads, page.deferred)
     errors = [_error_entry(r) for r in results if isinstance(r, MessageError)] + _tolerated_defects(results)
     _log_errors(errors)
     duplicates = len(page.skipped) + conflicts
     counters = {"scanned": len(page.ids), "saved": saved, "duplicates": duplicates, "errors": len(errors)}
-    percent = _commit_progress(run_id, counters, errors, nxt, page.estimate)
+    if sweep:
+        counters["fetched"] = len(page.fetched)
+        percent = _commit_sweep(run_id, cur, counters, errors, nxt, page.estimate, yielded)
+    else:
+        percent = _commit_progress(run_id, counters, errors, nxt, page.estimate)
     run_progress(run_id).committed(page.ids)
     pipeline.committed(cursor)
     return PageOutcome(
-        next_cursor=nxt.to_dict() if nxt else None,
+        next_cursor=nxt.to_dict() if nxt and not yielded else None,
         scanned=len(page.ids),
         skipped=len(page.skipped),
         fetched=len(page.fetched),
@@ -218,6 +252,29 @@ def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutc
         errors=len(errors),
         history_id=page.history_id,
         percent=percent,
+        yielded=yielded,
+        deferred=len(page.deferred),
+    )
+
+
+def _walk_after_backlog(cur: MailboxCursor) -> MailboxCursor | None:
+    """After the last page of the backlog (deferred messages), the mailbox's window walk, if one is pending."""
+    if cur.phase != "deferred":
+        return None
+    with session_scope() as session:
+        walk = walk_cursor(session, cur.mailbox_id)
+    return sweep_cursor(cur.business_id, cur.mailbox_id, walk) if walk is not None else None
+
+
+def sweep_cursor(business_id: int, mailbox_id: int, walk: dict[str, Any]) -> MailboxCursor:
+    """The cursor of the next page of a window walk (the mailbox's `sweep_cursor`): every message, no query."""
+    return MailboxCursor(
+        phase="sweep",
+        business_id=business_id,
+        mailbox_id=mailbox_id,
+        page_token=walk.get("page_token"),
+        after=walk.get("after"),
+        before=walk.get("before"),
     )
 
 
@@ -249,9 +306,14 @@ def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
 
 
 def _store(
-    cur: MailboxCursor, run_id: int, results: list[AnalysedMessage | MessageError], uploads: dict[str, list]
+    cur: MailboxCursor,
+    run_id: int,
+    results: list[AnalysedMessage | MessageError],
+    uploads: dict[str, list],
+    deferred: list[str],
 ) -> tuple[int, int]:
-    """Insert receipts and ledger rows in one transaction; returns (saved, already-stored conflicts)."""
+    """Insert receipts and ledger rows (and the new mail left to the sweep) in one transaction; returns (saved,
+    already-stored conflicts)."""
     saved = conflicts = 0
     ledger: list[tuple[str, str, str | None]] = []
     with session_scope() as session:
@@ -267,7 +329,43 @@ def _store(
             else:
                 ledger.append((result.message_id, "not_receipt", None))
         record_processed(session, cur.business_id, ledger, sync_run_id=run_id)
+        defer_messages(session, cur.business_id, deferred, run_id)
     return saved, conflicts
+
+
+def _commit_sweep(
+    run_id: int,
+    cur: MailboxCursor,
+    counters: dict[str, int],
+    errors: list[dict[str, str]],
+    nxt: MailboxCursor | None,
+    estimate: int | None,
+    yielded: bool,
+) -> float:
+    """A sweep page's counters (its receipts and errors count in the run's totals too) and the walk's place, in
+    the transaction that stores the page; the sweep is done when nothing follows."""
+    with session_scope() as session:
+        run = session.get(SyncRun, run_id, with_for_update=session.get_bind().dialect.name == "postgresql")
+        assert run is not None
+        run.pages_done += 1
+        run.sweep_messages_scanned += counters["scanned"]
+        run.sweep_messages_fetched += counters["fetched"]
+        run.sweep_receipts_saved += counters["saved"]
+        run.receipts_saved += counters["saved"]
+        run.errors_count += counters["errors"]
+        progress = run_progress(run_id)
+        run.messages_fetched, run.quota_units = max(run.messages_fetched, progress.fetched), progress.units
+        if errors:
+            run.message_errors = ((run.message_errors or []) + errors)[:MESSAGE_ERRORS_KEPT]
+        if cur.phase == "sweep":
+            moved = nxt is None or nxt.phase != "sweep" or nxt.page_token != cur.page_token
+            next_token = nxt.page_token if nxt is not None else None
+            if moved:
+                advance_walk(session, cur.mailbox_id, next_token, counters["scanned"], estimate)
+        if nxt is None and not yielded and run.sweep_status == "running":
+            run.sweep_status = "done"
+        run.heartbeat_at = utcnow()
+        return run.percent
 
 
 def _commit_progress(

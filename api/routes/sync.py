@@ -14,6 +14,8 @@ from api.schemas import (
     Id,
     ReprocessRequest,
     RunErrorList,
+    SweepPublic,
+    SweepUpdate,
     SyncRequest,
     SyncRunList,
     SyncRunPublic,
@@ -21,6 +23,7 @@ from api.schemas import (
 from models.queries import sync_runs as q
 from receipt_sync.errors import NotFoundError
 from services import message_errors as errors_service
+from services import sweep as sweep_service
 from services import sync_requests as sync_service
 
 router = APIRouter(prefix="/api/receipts/sync", tags=["sync"], responses=ERRORS)
@@ -113,3 +116,17 @@ def reprocess_failed_messages(
     business_id = caller.acting_business(session, body.business_id)
     run = errors_service.request_reprocess(session, settings, business_id=business_id, months_back=body.months_back)
     return SyncRunPublic.from_view(sync_service.reconcile(session, settings, run))
+
+
+@router.get("/sweep", response_model=SweepPublic)
+def get_sweep(session: SessionDep, caller: CallerDep, business_id: BusinessQuery = None) -> SweepPublic:
+    """The business's sweep (the mail the receipt query does not list): on or off, how far it has read."""
+    scope = caller.acting_business(session, business_id)
+    return SweepPublic.model_validate(sweep_service.sweep_state(session, scope).as_dict())
+
+
+@router.put("/sweep", response_model=SweepPublic)
+def set_sweep(body: SweepUpdate, session: SessionDep, caller: CallerDep) -> SweepPublic:
+    """Switch the business's sweep on or off (off: only what the receipt query lists is ever read)."""
+    scope = caller.acting_business(session, body.business_id)
+    return SweepPublic.model_validate(sweep_service.switch_sweep(session, scope, body.enabled).as_dict())

@@ -18,12 +18,11 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.deletion import ACTIVE_DELETION_STATUSES, DeletionFailure, DeletionRun
-from models.queries.sync_runs import active_sync_run, insert_queued_run
+from models.queries.sync_runs import active_sync_run, get_run, insert_queued_run
 from models.receipt import Receipt, ReceiptDocument
 from receipt_sync.errors import (
     DeletionAlreadyRunning,
     InvalidRequest,
-    NotFoundError,
     RunStateConflict,
     SyncAlreadyRunning,
 )
@@ -138,15 +137,7 @@ def get_deletion_run(
     session: Session, run_id: int, *, business_id: int | None = None, for_update: bool = False
 ) -> DeletionRun:
     """The run; with `business_id`, another business's run is 'not found' (never 'forbidden')."""
-    stmt = select(DeletionRun).where(DeletionRun.id == run_id)
-    if business_id is not None:
-        stmt = stmt.where(DeletionRun.business_id == business_id)
-    if for_update and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    run = session.scalars(stmt).first()
-    if run is None:
-        raise NotFoundError(f"deletion run {run_id} not found")
-    return run
+    return get_run(session, DeletionRun, run_id, business_id=business_id, for_update=for_update)
 
 
 def pause_deletion_run(session: Session, run: DeletionRun) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, and_, select
+from sqlalchemy import Insert, and_, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
-from models.ledger import FAILED_OUTCOMES, MAX_TRANSIENT_ATTEMPTS, ProcessedMessage
+from models.ledger import DEFERRED, FAILED_OUTCOMES, MAX_TRANSIENT_ATTEMPTS, ProcessedMessage
 from models.receipt import Receipt, ReceiptDocument
 
 
@@ -26,13 +26,14 @@ def _insert(session: Session, table: Any) -> Insert:
 def already_processed(
     session: Session, business_id: int, message_ids: Sequence[str], *, retry_failed: bool = False
 ) -> set[str]:
-    """The ids a sync skips: every ledger entry but transient failures with attempts left; with
-    `retry_failed` (reprocessing failed messages), failed messages are not skipped either."""
+    """The ids a sync skips: every ledger entry but transient failures with attempts left and messages left to
+    the sweep (`deferred`, seen but never read); with `retry_failed` (reprocessing failed messages), failed
+    messages are not skipped either."""
     if not message_ids:
         return set()
     pm = ProcessedMessage
     retryable = and_(pm.outcome == "retry", pm.attempts < MAX_TRANSIENT_ATTEMPTS)
-    still_to_do = pm.outcome.in_(FAILED_OUTCOMES) if retry_failed else retryable
+    still_to_do = (pm.outcome.in_(FAILED_OUTCOMES) if retry_failed else retryable) | (pm.outcome == DEFERRED)
     rows = session.scalars(
         select(pm.message_id).where(pm.business_id == business_id, pm.message_id.in_(list(message_ids)), ~still_to_do)
     )
@@ -46,7 +47,8 @@ def record_processed(
     sync_run_id: int | None = None,
 ) -> None:
     """Ledger rows `(message_id, outcome, error)`. A message already in the ledger keeps its entry, unless
-    that entry is a failure: then this attempt's outcome replaces it and its attempts are counted."""
+    that entry is a failure (this attempt's outcome replaces it and its attempts are counted) or a message
+    left to the sweep (replaced, its first attempt)."""
     now = utcnow()
     values = [
         {
@@ -70,12 +72,27 @@ def record_processed(
                 "outcome": stmt.excluded.outcome,
                 "error": stmt.excluded.error,
                 "sync_run_id": stmt.excluded.sync_run_id,
-                "attempts": pm.attempts + 1,
+                "attempts": case((pm.outcome == DEFERRED, 1), else_=pm.attempts + 1),
                 "processed_at": stmt.excluded.processed_at,
             },
-            where=pm.outcome.in_(FAILED_OUTCOMES),
+            where=pm.outcome.in_((*FAILED_OUTCOMES, DEFERRED)),
         )
     )
+
+
+def defer_messages(session: Session, business_id: int, message_ids: Sequence[str], sync_run_id: int | None) -> int:
+    """Leave messages to the sweep (seen, not read): new mail the receipt query did not match. A message
+    already in the ledger keeps its entry. Returns how many were deferred."""
+    if not message_ids:
+        return 0
+    now = utcnow()
+    values = [
+        {"business_id": business_id, "message_id": mid, "outcome": DEFERRED, "sync_run_id": sync_run_id,
+         "processed_at": now}
+        for mid in dict.fromkeys(message_ids)
+    ]  # fmt: skip
+    stmt = _insert(session, ProcessedMessage).values(values).on_conflict_do_nothing()
+    return len(session.execute(stmt.returning(ProcessedMessage.id)).all())
 
 
 def insert_receipt(session: Session, values: dict[str, Any], documents: Sequence[dict[str, Any]]) -> int | None:

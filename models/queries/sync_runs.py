@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +15,8 @@ from models.deletion import DeletionRun
 from models.runs import ACTIVE_STATUSES, SyncRun
 from receipt_sync.errors import DeletionAlreadyRunning, NotFoundError, SyncAlreadyRunning
 from receipt_sync.settings import Settings
+
+Run = TypeVar("Run", SyncRun, DeletionRun)
 
 ERROR_MESSAGE_LIMIT = 2000
 
@@ -76,14 +78,19 @@ def insert_queued_run(
 
 def get_sync_run(session: Session, run_id: int, *, business_id: int | None = None, for_update: bool = False) -> SyncRun:
     """The run; with `business_id`, another business's run is 'not found' (never 'forbidden')."""
-    stmt = select(SyncRun).where(SyncRun.id == run_id)
+    return get_run(session, SyncRun, run_id, business_id=business_id, for_update=for_update)
+
+
+def get_run(session: Session, model: type[Run], run_id: int, *, business_id: int | None, for_update: bool) -> Run:
+    """A sync or deletion run; with `business_id`, another business's run is 'not found' (never 'forbidden')."""
+    stmt = select(model).where(model.id == run_id)
     if business_id is not None:
-        stmt = stmt.where(SyncRun.business_id == business_id)
+        stmt = stmt.where(model.business_id == business_id)
     if for_update and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     run = session.scalars(stmt).first()
     if run is None:
-        raise NotFoundError(f"sync run {run_id} not found")
+        raise NotFoundError(f"{'sync' if model is SyncRun else 'deletion'} run {run_id} not found")
     return run
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.cli.conftest import ROOT, Imported, ok
+from cli import app
+from tests.cli.conftest import Imported, ok, runner
 
 
 def test_errors_lists_a_business_s_and_a_run_s_failed_messages_and_reprocess_tries_them_again(
@@ -42,8 +40,7 @@ def test_errors_lists_a_business_s_and_a_run_s_failed_messages_and_reprocess_tri
     ],
 )
 def test_errors_refuses_bad_requests_in_one_line(cli_env: dict[str, str], args: list[str], says: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", *args], cwd=ROOT, env={**os.environ, **cli_env}, capture_output=True, text=True
-    )
-    assert done.returncode != 0
-    assert says in done.stderr and "Traceback" not in done.stderr
+    # In this process: the installed command's own refusals are tests/cli/test_errors.py's last test.
+    done = runner.invoke(app, args)
+    assert done.exit_code != 0
+    assert says in done.stderr and "Traceback" not in done.output

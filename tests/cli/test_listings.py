@@ -87,3 +87,19 @@ def test_a_new_token_is_alone_on_stdout_with_a_save_it_now_line_on_stderr(settin
 def test_a_member_token_without_a_business_is_a_usage_error(settings_env: dict[str, str]) -> None:
     result = runner.invoke(app, ["token", "create"])
     assert result.exit_code == 2 and "a member token needs --business ID" in result.stderr
+
+
+def test_business_sweep_shows_and_switches_the_sweep(settings_env: dict[str, str]) -> None:
+    business_id = _business("Sweep Ltd", "owner@sweep.example")
+    assert json.loads(ok("business", "sweep", "--business", str(business_id), "--json"))["enabled"] is True
+
+    said = ok("business", "sweep", "--business", str(business_id), "--off")
+
+    assert said.startswith(f"sweep off for business {business_id}: off")
+    shown = json.loads(ok("business", "sweep", "--business", str(business_id), "--json"))
+    assert shown["enabled"] is False and shown["state"] == "off"
+
+
+def test_business_sweep_of_an_unknown_business_is_one_line(settings_env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["business", "sweep", "--business", "999999", "--off"])
+    assert result.exit_code == 1 and "999999" in result.output and "Traceback" not in result.output

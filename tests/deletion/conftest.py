@@ -8,7 +8,7 @@ test makes something happen "during batch N" (a user's cancel, the storage endpo
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import boto3
@@ -24,17 +24,9 @@ from receipt_sync.storage import S3Storage, Storage, content_hash, document_key
 from tasks import deletion_batches
 from tests.conftest import SettingsOverride
 from tests.factories import make_business
-from tests.fixtures.prefect import prefect_harness as _harness
 
 PREFIX = "docs"
 _message_ids = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[str]:
-    """One temporary Prefect server for the session (it takes seconds to start); yields its API URL."""
-    with _harness() as api_url:
-        yield api_url
 
 
 @pytest.fixture
@@ -42,7 +34,7 @@ def deletion_env(
     settings_env: dict[str, str],
     s3_endpoint: str,
     s3_bucket: str,
-    prefect_harness: str,
+    prefect_api_url: str,
     override_settings: SettingsOverride,
 ) -> dict[str, str]:
     """Settings on the test database and a moto bucket, with short back-offs and few retries."""
@@ -53,7 +45,7 @@ def deletion_env(
         "DELETION_RETRY_BASE_SECONDS": "0.01",
         "DELETION_STORAGE_ATTEMPTS": "2",
         "DELETION_TASK_RETRIES": "1",
-        "PREFECT_API_URL": prefect_harness,
+        "PREFECT_API_URL": prefect_api_url,
     }
     override_settings(env)
     deletion_batches._storages.clear()

@@ -221,6 +221,9 @@ class FakeGmailServer:
         self._in_flight = 0
         self._list_cache: dict[tuple[str, bool, tuple[str, ...]], list[str]] = {}
         self._records: list[RequestRecord] = []
+        # Called with (method, target) before each API call is admitted: a test's way to act at a precise point
+        # of a sync (script a fault for this very call, ask for another sync while a sweep is fetching).
+        self.before_call: Callable[[str, str], None] | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for message in messages:
@@ -474,6 +477,8 @@ class FakeGmailServer:
         now = time.monotonic()
         split = urlsplit(target)
         method, params = route(split.path)
+        if self.before_call is not None:
+            self.before_call(method, target)
         cost = self.costs.get(method, 0)
         reply, charged = self._admit(method, cost, headers, now)
         if reply is None:

@@ -43,7 +43,7 @@ def test_full_sync_stores_exactly_the_mailbox_receipts_with_their_fields(
     assert summary["messages_scanned"] == len(messages)
 
 
-def test_default_receipt_query_fetches_only_listed_mail_and_still_stores_every_receipt(
+def test_default_receipt_query_reads_the_listed_mail_first_and_the_rest_only_in_the_sweep(
     gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
     messages = [m for m in sample_messages(120) if m.truth.kind != "malformed"]
@@ -55,11 +55,14 @@ def test_default_receipt_query_fetches_only_listed_mail_and_still_stores_every_r
 
     expected = {m.id for m in messages if m.truth.is_receipt}
     assert set(stored_receipts(business_id)) == expected
-    listings = gmail.calls("messages.list")
-    assert listings and all(RECEIPT_TERMS[0] in unquote_plus(call.target) for call in listings)
-    fetched = {call.target.split("?")[0].rsplit("/", 1)[-1] for call in gmail.calls("messages.get")}
-    assert expected <= fetched < {m.id for m in messages}  # the marketing and personal mail is never fetched
-    assert summary["messages_scanned"] == len(fetched)
+    listings = [unquote_plus(call.target) for call in gmail.calls("messages.list")]
+    by_query = [target for target in listings if RECEIPT_TERMS[0] in target]
+    assert by_query and listings[: len(by_query)] == by_query  # the query's listing first, then the sweep's
+    fetched = [call.target.split("?")[0].rsplit("/", 1)[-1] for call in gmail.calls("messages.get")]
+    listed = fetched[: summary["messages_scanned"]]
+    assert expected <= set(listed) < {m.id for m in messages}  # the marketing and personal mail is not listed...
+    assert set(fetched) == {m.id for m in messages}  # ... and read only by the sweep, after the listed mail
+    assert summary["sweep_status"] == "done"
 
 
 def test_second_sync_fetches_and_stores_nothing_new(

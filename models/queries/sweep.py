@@ -1,0 +1,93 @@
+"""The sweep's state: whether a business sweeps, where its mailbox's walk is, its backlog of deferred messages,
+and whether a run's sweep was asked to yield (services/sweep.py holds the use case)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.base import utcnow
+from models.business import Business
+from models.ledger import DEFERRED, ProcessedMessage
+from models.mailbox import MailboxConnection
+from models.runs import SyncRun
+
+
+def sweep_enabled(session: Session, business_id: int) -> bool:
+    return bool(session.scalar(select(Business.sweep_enabled).where(Business.id == business_id)))
+
+
+def deferred_page(session: Session, business_id: int, after_row: int, limit: int) -> tuple[list[str], int | None]:
+    """Up to `limit` message ids left to the sweep, oldest first, after ledger row `after_row` (keyset), and
+    the last row's id (None when there were none)."""
+    pm = ProcessedMessage
+    rows = session.execute(
+        select(pm.id, pm.message_id)
+        .where(pm.business_id == business_id, pm.outcome == DEFERRED, pm.id > after_row)
+        .order_by(pm.id)
+        .limit(limit)
+    ).all()
+    return [r.message_id for r in rows], (rows[-1].id if rows else None)
+
+
+def count_deferred(session: Session, business_id: int) -> int:
+    pm = ProcessedMessage
+    return session.scalar(select(func.count()).where(pm.business_id == business_id, pm.outcome == DEFERRED)) or 0
+
+
+def start_walk(
+    session: Session, mailbox: MailboxConnection, after: str | None, before: str, estimate: int | None
+) -> dict[str, Any]:
+    """Begin walking the window `[after, before)` from its newest message."""
+    mailbox.sweep_cursor = {
+        "after": after,
+        "before": before,
+        "page_token": None,
+        "listed": 0,
+        "estimate": estimate,
+        "started_at": utcnow().isoformat(),
+    }
+    return mailbox.sweep_cursor
+
+
+def advance_walk(session: Session, mailbox_id: int, page_token: str | None, listed: int, estimate: int | None) -> None:
+    """A committed page of the walk: keep its place (the next page's token), or end it (token None)."""
+    mailbox = session.get(MailboxConnection, mailbox_id)
+    if mailbox is None or mailbox.sweep_cursor is None:
+        return
+    if page_token is None:
+        mailbox.sweep_cursor, mailbox.sweep_completed_at = None, utcnow()
+        return
+    cursor = dict(mailbox.sweep_cursor)
+    cursor.update(page_token=page_token, listed=int(cursor.get("listed") or 0) + listed)
+    cursor["estimate"] = cursor.get("estimate") or estimate
+    mailbox.sweep_cursor = cursor
+
+
+def sweep_yield_requested(session: Session, run_id: int) -> bool:
+    """Whether the run's sweep must stop: a sync was asked for (it yielded), the business switched it off, or
+    the run was ended."""
+    row = session.execute(select(SyncRun.status, SyncRun.sweep_status).where(SyncRun.id == run_id)).first()
+    return row is None or row.status != "running" or row.sweep_status in ("yielded", "off")
+
+
+def set_sweep_enabled(session: Session, business_id: int, enabled: bool) -> Business | None:
+    business = session.get(Business, business_id)
+    if business is not None:
+        business.sweep_enabled = enabled
+    return business
+
+
+def last_walk_finished(session: Session, business_id: int) -> datetime | None:
+    return session.scalar(
+        select(func.max(MailboxConnection.sweep_completed_at)).where(MailboxConnection.business_id == business_id)
+    )
+
+
+def walk_cursor(session: Session, mailbox_id: int) -> dict[str, Any] | None:
+    """The mailbox's pending window walk, or None."""
+    mailbox = session.get(MailboxConnection, mailbox_id)
+    return dict(mailbox.sweep_cursor) if mailbox is not None and mailbox.sweep_cursor else None
