@@ -40,7 +40,8 @@ from tests.fixtures.mailbox import load, receipt_ids, sample_messages, well_form
 from tests.fixtures.postgres import TEMPLATE_DB, PostgresServer
 from tests.fixtures.prefect_server import PrefectServer, descendants, kill_tree, prefect_workers
 
-pytestmark = pytest.mark.e2e
+# ~3 min on a quiet 2-core machine; 6-11 min when other work oversubscribes the cores (every flow run is a process).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 BUSINESSES = 12
 MESSAGES = 30  # three pages of 10: a sync is caught with a page done and two to go
