@@ -104,8 +104,9 @@ def mark_running(session: Session, run: SyncRun, flow_run_id: str | None) -> Non
         run.flow_run_id = flow_run_id
 
 
-def heartbeat(session: Session, run_id: int) -> None:
-    session.execute(update(SyncRun).where(SyncRun.id == run_id).values(heartbeat_at=utcnow()))
+def heartbeat(session: Session, run_id: int, model: type[SyncRun] | type[DeletionRun] = SyncRun) -> None:
+    """The run's process is alive: a sync or deletion run record's heartbeat set to now."""
+    session.execute(update(model).where(model.id == run_id).values(heartbeat_at=utcnow()))
 
 
 def finish_run(session: Session, run: SyncRun, status: str, error_message: str | None = None) -> None:
@@ -172,16 +173,25 @@ def list_sync_runs(session: Session, business_id: int | None, *, before_id: int 
 
 def active_sync_runs(session: Session) -> list[SyncRun]:
     """Every business's queued or running run, oldest first."""
-    return list(session.scalars(select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id)))
+    return active_runs_of(session, SyncRun)
+
+
+def active_runs_of(session: Session, model: type[Run]) -> list[Run]:
+    """Every queued or running run record of `model` (a paused deletion has no process: not listed), oldest first."""
+    return list(session.scalars(select(model).where(model.status.in_(ACTIVE_STATUSES)).order_by(model.id)))
 
 
 def sync_run_by_flow_run(session: Session, flow_run_id: str) -> SyncRun | None:
     return session.scalars(select(SyncRun).where(SyncRun.flow_run_id == flow_run_id)).first()
 
 
-def run_states_by_flow_run(session: Session, flow_run_ids: list[str]) -> list[tuple[str, str, str | None]]:
-    """(flow run id, status, error message) of the sync runs those flow runs work on."""
+def run_states_by_flow_run(
+    session: Session, flow_run_ids: list[str], model: type[SyncRun] | type[DeletionRun] = SyncRun
+) -> list[tuple[str, str, str | None, datetime | None]]:
+    """(flow run id, status, error message, finished at) of the run records those flow runs work on."""
     rows = session.execute(
-        select(SyncRun.flow_run_id, SyncRun.status, SyncRun.error_message).where(SyncRun.flow_run_id.in_(flow_run_ids))
+        select(model.flow_run_id, model.status, model.error_message, model.finished_at).where(
+            model.flow_run_id.in_(flow_run_ids)
+        )
     ).all()
-    return [(flow_run_id, status, message) for flow_run_id, status, message in rows]
+    return [(flow_run_id, status, message, finished) for flow_run_id, status, message, finished in rows]
