@@ -269,40 +269,43 @@ def one_round(
 
 
 class RssSampler(threading.Thread):
-    """The worker machine's memory: RSS summed over the worker and every process below it, every 0.5 s; and its
-    CPU: the worker's own plus that of every flow-run process it has reaped (and theirs, reaped below them)."""
+    """The worker machine's memory and CPU, every 0.5 s: RSS summed over the worker and every process below it
+    (flow runs and their analysis children), and each process's own CPU time as last seen (a lower bound: a
+    process's last half second before it exits is not seen; children's CPU is not added twice)."""
 
     def __init__(self, pids: list[int]) -> None:
         super().__init__(daemon=True)
         self.pids, self.peak_bytes, self.peak_processes = pids, 0, 0
         self.stop = threading.Event()
+        self._cpu: dict[tuple[int, float], float] = {}  # (pid, create time) -> CPU seconds last seen
+        self._lock = threading.Lock()
 
     def cpu_seconds(self) -> float:
-        """CPU of the worker tree so far: the worker's and its reaped children's (finished flow runs)."""
-        total = 0.0
-        for pid in self.pids:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                t = psutil.Process(pid).cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-        return total
+        """CPU of every process seen in the worker's tree so far."""
+        self._sample()
+        with self._lock:
+            return sum(self._cpu.values())
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
-            procs = []
-            for pid in self.pids:
-                try:
-                    root = psutil.Process(pid)
-                    procs += [root, *root.children(recursive=True)]
-                except psutil.NoSuchProcess:
-                    continue
-            total = 0
-            for proc in procs:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.NoSuchProcess:
-                    continue
+            total, count = self._sample()
             if total > self.peak_bytes:
-                self.peak_bytes, self.peak_processes = total, len(procs)
+                self.peak_bytes, self.peak_processes = total, count
+
+    def _sample(self) -> tuple[int, int]:
+        procs = []
+        for pid in self.pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                root = psutil.Process(pid)
+                procs += [root, *root.children(recursive=True)]
+        total = 0
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess), proc.oneshot():
+                total += proc.memory_info().rss
+                times = proc.cpu_times()
+                with self._lock:
+                    self._cpu[(proc.pid, proc.create_time())] = times.user + times.system
+        return total, len(procs)
 
 
 def _last_run_id() -> int:

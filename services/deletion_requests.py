@@ -36,7 +36,7 @@ class DeletionView:
 
 def report(session: Session, settings: Settings, run: DeletionRun) -> DeletionView:
     """The run as the API shows it."""
-    reason = stale_reason(run, **stale_thresholds(settings))  # type: ignore[arg-type]
+    reason = stale_reason(run, **stale_thresholds(settings))
     ui_url = prefect_access.flow_run_ui_url(settings, run.flow_run_id)
     return DeletionView(run, q.failures_of(session, run.id), reason, ui_url)
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.deletion import DeletionRun
 from models.runs import ACTIVE_STATUSES, SyncRun
+from receipt_sync import process_identity
 from receipt_sync.errors import DeletionAlreadyRunning, NotFoundError, SyncAlreadyRunning
 from receipt_sync.settings import Settings
 
@@ -100,6 +101,7 @@ def mark_running(session: Session, run: SyncRun, flow_run_id: str | None) -> Non
     run.started_at = run.started_at or now
     run.heartbeat_at = now
     run.error_message = None
+    run.process = process_identity.current()  # the flow process calls this: the one that works on the run
     if flow_run_id:
         run.flow_run_id = flow_run_id
 
@@ -128,15 +130,18 @@ def stale_thresholds(settings: Settings) -> dict[str, timedelta]:
 
 
 def stale_reason(
-    run: SyncRun, *, stale_after: timedelta, time_limit: timedelta, now: datetime | None = None
+    run: SyncRun | DeletionRun, *, stale_after: timedelta, time_limit: timedelta, now: datetime | None = None
 ) -> str | None:
-    """Why an active run is stale (no heartbeat for `stale_after`, or older than `time_limit`), else None.
+    """Why an active run is stale (its process seen gone on this machine, no heartbeat for `stale_after`, or older
+    than `time_limit`), else None.
 
     A queued run has no process yet to beat (it may wait for a worker slot): only the time limit applies here;
     services/reconcile.py fails one that no live worker picks up.
     """
     if run.status not in ACTIVE_STATUSES:
         return None
+    if run.status == "running" and process_identity.gone(run.process):
+        return f"its process (pid {process_identity.pid_of(run.process)}) is gone"
     now = now or utcnow()
     last_sign = run.heartbeat_at or run.created_at
     if run.status == "running" and last_sign and now - last_sign > stale_after:

@@ -7,6 +7,8 @@ would have left them.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import httpx
@@ -17,6 +19,7 @@ from models.base import utcnow
 from models.db import session_scope
 from models.deletion import DeletionRun
 from models.runs import SyncRun
+from receipt_sync import process_identity
 from receipt_sync.settings import get_settings
 from services.reconcile import reconcile_runs
 from tests.api.conftest import World
@@ -223,3 +226,39 @@ def test_a_deletion_flow_run_left_cancelling_after_its_process_died_is_crashed(
     assert crashed == [run["flow_run_id"]]
     assert flow_run(prefect, run["flow_run_id"])["state"]["type"] == "CRASHED"
     assert client.get(f"/api/receipts/deletions/{run['id']}", headers=world.a.headers).json()["status"] == "cancelled"
+
+
+def exited_process() -> str:
+    """The identity of a process of this machine that has exited (a killed worker's flow process)."""
+    code = "from receipt_sync import process_identity as p; print(p.current())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif(process_identity.current() is None, reason="needs Linux's /proc")
+def test_a_run_whose_process_is_gone_is_resumed_by_the_next_trigger_without_waiting_for_its_heartbeat(
+    client: TestClient, world: World, prefect: PrefectServer
+) -> None:
+    """A worker killed (or `receipts up` restarted) a second ago: its heartbeat still looks fresh, but on this
+    machine the process that opened the run is gone, so the next trigger fails it and resumes its checkpoint."""
+    dead = trigger(client, world.a.headers)
+    set_prefect_state(prefect, dead["flow_run_id"], "RUNNING", "Running")
+    age(dead["id"], status="running", heartbeat_seconds_ago=1)
+    with session_scope() as session:
+        run = session.get(SyncRun, dead["id"])
+        run.process, run.checkpoint = exited_process(), {"page_token": "page-2"}
+    live = trigger(client, world.b.headers)
+    set_prefect_state(prefect, live["flow_run_id"], "RUNNING", "Running")
+    age(live["id"], status="running", heartbeat_seconds_ago=1)
+    with session_scope() as session:
+        session.get(SyncRun, live["id"]).process = process_identity.current()  # alive: this test's process
+
+    again = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.a.headers)
+    refused = client.post("/api/receipts/sync", json={"mode": "full"}, headers=world.b.headers)
+
+    assert again.status_code == 202, again.text
+    assert again.json()["rerun_of_id"] == dead["id"]
+    assert record(again.json()["id"]).checkpoint == {"page_token": "page-2"}
+    assert (record(dead["id"]).error_message or "").startswith("stale: its process (pid ")
+    assert flow_run(prefect, dead["flow_run_id"])["state"]["type"] == "CRASHED"
+    assert refused.status_code == 409  # a live process's run is left alone
