@@ -32,6 +32,7 @@ JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -215,7 +216,9 @@ def _growth(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {name: delta for name, delta in sorted(grown.items(), key=lambda kv: -kv[1]) if delta}
 
 
-def one_round(top: Topology, mailboxes: int, execute: bool = False, changed: int = 0) -> dict[str, Any]:
+def one_round(
+    top: Topology, mailboxes: int, execute: bool = False, changed: int = 0, worker: RssSampler | None = None
+) -> dict[str, Any]:
     from flows.incremental_syncs import incremental_syncs
 
     top.gmail.command("clear")
@@ -223,6 +226,7 @@ def one_round(top: Topology, mailboxes: int, execute: bool = False, changed: int
     runs_before = _count_flow_runs(top.prefect_api)
     others = [top.server_pid, *top.postgres_pids]
     cpu_before = time.process_time() + _cpu(others)
+    worker_before = worker.cpu_seconds() if worker else 0.0
     sampler = Sampler(top.prefect_api)
     sampler.start()
     last_run = _last_run_id()
@@ -230,6 +234,10 @@ def one_round(top: Topology, mailboxes: int, execute: bool = False, changed: int
     result = incremental_syncs(overdue_hours=24)
     wall = time.perf_counter() - started
     runs = executed(wait_for_runs(last_run), started, changed) if execute else None
+    if runs and worker:
+        worker_cpu = worker.cpu_seconds() - worker_before
+        runs["worker_machine_cpu_s"] = round(worker_cpu, 1)
+        runs["worker_machine_cpu_s_per_run"] = round(worker_cpu / max(1, runs["runs"]), 2)
     sampler.stop.set()
     sampler.join()
     cpu = time.process_time() + _cpu(others) - cpu_before
@@ -261,30 +269,43 @@ def one_round(top: Topology, mailboxes: int, execute: bool = False, changed: int
 
 
 class RssSampler(threading.Thread):
-    """The worker machine's memory: RSS summed over the worker and every process below it, every 0.5 s."""
+    """The worker machine's memory and CPU, every 0.5 s: RSS summed over the worker and every process below it
+    (flow runs and their analysis children), and each process's own CPU time as last seen (a lower bound: a
+    process's last half second before it exits is not seen; children's CPU is not added twice)."""
 
     def __init__(self, pids: list[int]) -> None:
         super().__init__(daemon=True)
         self.pids, self.peak_bytes, self.peak_processes = pids, 0, 0
         self.stop = threading.Event()
+        self._cpu: dict[tuple[int, float], float] = {}  # (pid, create time) -> CPU seconds last seen
+        self._lock = threading.Lock()
+
+    def cpu_seconds(self) -> float:
+        """CPU of every process seen in the worker's tree so far."""
+        self._sample()
+        with self._lock:
+            return sum(self._cpu.values())
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
-            procs = []
-            for pid in self.pids:
-                try:
-                    root = psutil.Process(pid)
-                    procs += [root, *root.children(recursive=True)]
-                except psutil.NoSuchProcess:
-                    continue
-            total = 0
-            for proc in procs:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.NoSuchProcess:
-                    continue
+            total, count = self._sample()
             if total > self.peak_bytes:
-                self.peak_bytes, self.peak_processes = total, len(procs)
+                self.peak_bytes, self.peak_processes = total, count
+
+    def _sample(self) -> tuple[int, int]:
+        procs = []
+        for pid in self.pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                root = psutil.Process(pid)
+                procs += [root, *root.children(recursive=True)]
+        total = 0
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess), proc.oneshot():
+                total += proc.memory_info().rss
+                times = proc.cpu_times()
+                with self._lock:
+                    self._cpu[(proc.pid, proc.create_time())] = times.user + times.system
+        return total, len(procs)
 
 
 def _last_run_id() -> int:
@@ -385,7 +406,7 @@ def main() -> None:
                 changed = int(n * args.changed_share)
                 for _ in range(args.rounds):
                     mark_changed(changed, top.history_id)
-                    round_result = one_round(top, n, execute, changed)
+                    round_result = one_round(top, n, execute, changed, memory if execute else None)
                     results.append({"changed_share": args.changed_share, **round_result})
                     print(json.dumps(results[-1]), flush=True)
         peak = {"peak_rss_mb": round(memory.peak_bytes / 2**20), "processes_then": memory.peak_processes}

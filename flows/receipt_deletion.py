@@ -18,6 +18,7 @@ from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, State
 
+from models.deletion import DeletionRun
 from models.queries.deletions import DeletionSummary
 from receipt_sync.retry import JITTER, backoff_delays
 from receipt_sync.settings import get_settings
@@ -31,6 +32,7 @@ from tasks.deletion_batches import (
     retry_deletion_failures,
 )
 from tasks.retry import retry_transient_only
+from tasks.runs import keep_heartbeat
 
 
 def _run_name() -> str:
@@ -44,7 +46,9 @@ def receipt_deletion(business_id: int, deletion_run_id: int, batch_size: int | N
     logger = get_run_logger()
     size = batch_size or get_settings().deletion_batch_size
     started = time.monotonic()
-    with business_slot("deletion", business_id):
+    # The heartbeat beats from the start (while the slot is awaited too), so the reconciler never takes a live
+    # deletion for a dead one, even through a batch's storage back-off.
+    with keep_heartbeat(deletion_run_id, model=DeletionRun), business_slot("deletion", business_id):
         run = open_deletion_run(business_id, deletion_run_id, flow_run.get_id())
         if run.status != "running":
             return _ended(run.status, run)

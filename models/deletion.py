@@ -49,6 +49,8 @@ class DeletionRun(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
     error_message: Mapped[str | None] = mapped_column(Text)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The process that claimed the run (receipt_sync/process_identity.py): seen gone at once on its machine.
+    process: Mapped[str | None] = mapped_column(String(160))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -64,6 +64,8 @@ class SyncRun(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     message_errors: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The process that opened the run (receipt_sync/process_identity.py): seen gone at once on its machine.
+    process: Mapped[str | None] = mapped_column(String(160))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

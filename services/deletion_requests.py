@@ -19,6 +19,7 @@ from receipt_sync.errors import DeletionAlreadyRunning
 from receipt_sync.settings import Settings
 from services import prefect_access
 from services.prefect_access import FlowRunRequest
+from services.reconcile import DELETION, reconcile_business
 from services.runs import cancel_quietly, start_flow_run
 from services.sync_requests import clear_dead_run
 
@@ -35,18 +36,16 @@ class DeletionView:
 
 def report(session: Session, settings: Settings, run: DeletionRun) -> DeletionView:
     """The run as the API shows it."""
-    reason = stale_reason(run, **stale_thresholds(settings))  # type: ignore[arg-type]
+    reason = stale_reason(run, **stale_thresholds(settings))
     ui_url = prefect_access.flow_run_ui_url(settings, run.flow_run_id)
     return DeletionView(run, q.failures_of(session, run.id), reason, ui_url)
 
 
 def _clear_dead_deletion(session: Session, settings: Settings, business_id: int) -> None:
-    """A queued/running deletion without a heartbeat for too long (worker lost) must not block forever."""
+    """A queued/running deletion whose process is gone (services/reconcile.py) must not block forever: it is failed,
+    its flow run set Crashed (not cancelled: nobody is left to acknowledge a cancellation) and its slot freed."""
     active = q.active_deletion_run(session, business_id)
-    reason = active and stale_reason(active, **stale_thresholds(settings))  # type: ignore[arg-type]
-    if active is not None and reason:
-        q.finish_deletion_run(session, active, "failed", f"stale: {reason}")
-        cancel_quietly(settings, active.flow_run_id)
+    if active is not None and reconcile_business(session, settings, active, DELETION):
         session.commit()
 
 

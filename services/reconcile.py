@@ -1,16 +1,20 @@
 """No run left Running or Cancelling: make our run records and Prefect's flow runs agree about dead processes.
 
+Both kinds of run record are kept honest the same way: sync runs (`gmail-sync` flow runs) and deletion runs
+(`receipt-deletion` flow runs); a paused deletion has no process by design and is left alone.
+
 A sync whose process is gone must end, in both places, without waiting for anything that lived in a process's
 memory (the zombie automation's expectation does not survive a Prefect server restart; a CANCELLING state
 waits for a process that no longer exists to acknowledge it). The reconciler decides from durable facts only:
 
-- our run record's heartbeat (written every `SYNC_HEARTBEAT_SECONDS` by the flow process) older than
-  `SYNC_STALE_AFTER_SECONDS`, or a run past its time limit;
+- our run record's heartbeat (written every `SYNC_HEARTBEAT_SECONDS` by a thread of the flow process) older
+  than `SYNC_STALE_AFTER_SECONDS`, or a run past its time limit;
 - a run still `queued` while Prefect already ran its flow run past the stale threshold (the process died before
   it could open the run), or shows it Pending that long (a worker took it and died before starting its
   process), or while no live worker polls the pool for `SYNC_PICKUP_TIMEOUT_SECONDS`;
 - Prefect's own final state (Crashed/Failed/Cancelled) for a run our record still shows active;
-- a Prefect flow run left Running/Pending/Cancelling whose run record is already final.
+- a Prefect flow run left Running/Pending/Cancelling whose run record has been final for longer than the stale
+  threshold (a live process ends its flow run a moment after closing its record: that moment is not a death).
 
 Each dead run is failed in the database with the reason, its Prefect flow run is forced to Crashed (never
 Cancelled: nobody is left to acknowledge a cancellation), and its business's concurrency slot is freed so the
@@ -22,8 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from prefect.client.schemas.filters import (
@@ -40,8 +46,10 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.db import session_scope
+from models.deletion import DeletionRun
+from models.queries.deletions import finish_deletion_run
 from models.queries.sync_runs import (
-    active_sync_runs,
+    active_runs_of,
     finish_run,
     run_states_by_flow_run,
     stale_reason,
@@ -59,6 +67,21 @@ CRASHED_MESSAGE = "Crashed by the receipts reconciler: {reason}"
 NO_WORKER = "no worker picked it up within {seconds} s"
 _UNFINISHED = ("SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED")
 _ENDED = ("CRASHED", "FAILED", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """A kind of run record the reconciler keeps honest: its table, its flow runs' tag, its slot, how it ends."""
+
+    name: str  # "sync" or "deletion": also the kind of the business's concurrency slot
+    model: type[SyncRun] | type[DeletionRun]
+    tag: str  # every flow run of this kind carries it (services/run_labels.py, services/deletion_requests.py)
+    finish: Callable[[Session, Any, str, str | None], None]
+
+
+SYNC = RunKind("sync", SyncRun, "gmail-sync", finish_run)
+DELETION = RunKind("deletion", DeletionRun, "receipt-deletion", finish_deletion_run)
+KINDS = (SYNC, DELETION)
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,7 @@ class DeadRun:
     run_id: int | None
     flow_run_id: str | None
     reason: str
+    kind: str = SYNC.name
 
 
 @dataclass
@@ -104,7 +128,7 @@ def _as_uuid(flow_run_id: str | None) -> UUID | None:
 
 
 def dead_reason(
-    run: SyncRun,
+    run: SyncRun | DeletionRun,
     settings: Settings,
     *,
     prefect_state: str | None,
@@ -126,8 +150,10 @@ def dead_reason(
     if run.status == "running":
         return stale_reason(run, **stale_thresholds(settings), now=now)
     waited = now - run.created_at
+    stale_after = timedelta(seconds=settings.sync_stale_after_seconds)
+    beating = run.heartbeat_at is not None and now - run.heartbeat_at <= stale_after  # waiting for its slot
     taken_for = now - state_since if prefect_state in ("PENDING", "RUNNING") and state_since else None
-    if taken_for and taken_for > timedelta(seconds=settings.sync_stale_after_seconds):
+    if taken_for and taken_for > stale_after and not beating:
         # PENDING: a worker took the run and died before its flow process started (nobody else will start it).
         what = (
             "its flow process started but never opened the run"
@@ -142,23 +168,23 @@ def dead_reason(
     return None
 
 
-def active_runs(session: Session) -> list[SyncRun]:
-    return active_sync_runs(session)
-
-
 def fail_dead_runs(
-    session: Session, settings: Settings, flow_runs: dict[str, FlowRunFacts], worker_alive: bool | None
+    session: Session,
+    settings: Settings,
+    flow_runs: dict[str, FlowRunFacts],
+    worker_alive: bool | None,
+    kind: RunKind = SYNC,
 ) -> list[DeadRun]:
-    """Fail every active run without a live process (the caller commits); returns what it failed."""
+    """Fail every active run of `kind` without a live process (the caller commits); returns what it failed."""
     dead = []
-    for run in active_runs(session):
+    for run in active_runs_of(session, kind.model):
         facts = flow_runs.get(run.flow_run_id or "") or FlowRunFacts(None)
         reason = dead_reason(
             run, settings, prefect_state=facts.state, worker_alive=worker_alive, state_since=facts.since
         )
         if reason:
-            finish_run(session, run, "failed", f"stale: {reason}")
-            dead.append(DeadRun(run.business_id, run.id, run.flow_run_id, reason))
+            kind.finish(session, run, "failed", f"stale: {reason}")
+            dead.append(DeadRun(run.business_id, run.id, run.flow_run_id, reason, kind.name))
     return dead
 
 
@@ -179,9 +205,11 @@ def crash_flow_run(client: object, flow_run_id: str, reason: str) -> bool:
     return True
 
 
-def crash_quietly(settings: Settings, business_id: int, flow_run_id: str | None, reason: str) -> bool:
+def crash_quietly(
+    settings: Settings, business_id: int, flow_run_id: str | None, reason: str, kind: str = SYNC.name
+) -> bool:
     """Best effort for one run already failed in the database: its flow run Crashed, its slot freed."""
-    free_slot(business_id)
+    free_slot(business_id, kind)
     if not flow_run_id:
         return False
     try:
@@ -191,16 +219,16 @@ def crash_quietly(settings: Settings, business_id: int, flow_run_id: str | None,
         return False
 
 
-def free_slot(business_id: int) -> None:
+def free_slot(business_id: int, kind: str = SYNC.name) -> None:
     """Best effort: without it the next run waits for the dead holder's lease (60 s) to expire."""
     with contextlib.suppress(Exception):
-        free_dead_holders_slot("sync", business_id)
+        free_dead_holders_slot(kind, business_id)
 
 
-def _unfinished_sync_flow_runs(client: object) -> dict[str, FlowRunFacts]:
-    """Every gmail-sync flow run Prefect does not consider final, by id."""
+def _unfinished_flow_runs(client: object, tag: str) -> dict[str, FlowRunFacts]:
+    """Every flow run tagged `tag` that Prefect does not consider final, by id."""
     flt = FlowRunFilter(
-        tags=FlowRunFilterTags(all_=["gmail-sync"]),
+        tags=FlowRunFilterTags(all_=[tag]),
         state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in _UNFINISHED])),
     )
     found: dict[str, FlowRunFacts] = {}
@@ -222,62 +250,81 @@ def _facts_of(client: object, flow_run_ids: list[str]) -> dict[str, FlowRunFacts
 
 
 def reconcile_runs(settings: Settings) -> Reconciliation:
-    """One pass over every active run and every unfinished gmail-sync flow run.
+    """One pass over every active sync and deletion run and every unfinished flow run of theirs.
 
     The database side is committed before Prefect is touched, and Prefect being unreachable does not stop it
     (the heartbeat and time rules need no Prefect).
     """
     result = Reconciliation()
+    for kind in KINDS:
+        _reconcile_kind(settings, kind, result)
+    return result
+
+
+def _reconcile_kind(settings: Settings, kind: RunKind, result: Reconciliation) -> None:
     facts: dict[str, FlowRunFacts] = {}
     unfinished: dict[str, FlowRunFacts] = {}
     worker_alive: bool | None = None
     with session_scope() as session:
-        active_ids = [r.flow_run_id for r in active_runs(session) if r.flow_run_id]
+        active_ids = [r.flow_run_id for r in active_runs_of(session, kind.model) if r.flow_run_id]
+    prefect_error = None
     try:
         with prefect_access.prefect_client(settings) as client:
-            unfinished = _unfinished_sync_flow_runs(client)
+            unfinished = _unfinished_flow_runs(client, kind.tag)
             facts = {**_facts_of(client, [i for i in active_ids if i not in unfinished]), **unfinished}
             worker_alive = bool(prefect_access.pool_status(settings).online_workers)
     except OrchestratorUnavailable as exc:
-        result.prefect_error = str(exc)
+        prefect_error = str(exc)
     with session_scope() as session:
-        result.failed = fail_dead_runs(session, settings, facts, worker_alive)
-    if result.prefect_error:
-        return result
-    to_crash = {d.flow_run_id: d.reason for d in result.failed if d.flow_run_id}
-    with session_scope() as session:
-        to_crash.update(_orphans(session, unfinished, to_crash))
-    try:
-        with prefect_access.prefect_client(settings) as client:
-            for flow_run_id, reason in to_crash.items():
-                if crash_flow_run(client, flow_run_id, reason):
-                    result.crashed_flow_runs.append(flow_run_id)
-    except OrchestratorUnavailable as exc:
-        result.prefect_error = str(exc)
-    for business_id in sorted({d.business_id for d in result.failed}):
-        free_slot(business_id)
-    for dead in result.failed:
-        logger.warning("sync run %s of business %s failed: %s", dead.run_id, dead.business_id, dead.reason)
-    return result
+        failed = fail_dead_runs(session, settings, facts, worker_alive, kind)
+    result.failed += failed
+    if prefect_error is None:
+        to_crash = {d.flow_run_id: d.reason for d in failed if d.flow_run_id}
+        with session_scope() as session:
+            to_crash.update(_orphans(session, kind, unfinished, to_crash, settings))
+        try:
+            with prefect_access.prefect_client(settings) as client:
+                for flow_run_id, reason in to_crash.items():
+                    if crash_flow_run(client, flow_run_id, reason):
+                        result.crashed_flow_runs.append(flow_run_id)
+        except OrchestratorUnavailable as exc:
+            prefect_error = str(exc)
+    result.prefect_error = result.prefect_error or prefect_error
+    for business_id in sorted({d.business_id for d in failed}):
+        free_slot(business_id, kind.name)
+    for dead in failed:
+        logger.warning("%s run %s of business %s failed: %s", kind.name, dead.run_id, dead.business_id, dead.reason)
 
 
-def _orphans(session: Session, unfinished: dict[str, FlowRunFacts], already: dict[str | None, str]) -> dict[str, str]:
-    """Unfinished flow runs whose run record is already final: their process is gone or must stop."""
+def _orphans(
+    session: Session,
+    kind: RunKind,
+    unfinished: dict[str, FlowRunFacts],
+    already: dict[str | None, str],
+    settings: Settings,
+) -> dict[str, str]:
+    """Unfinished flow runs whose run record has been final for a while: their process is gone or must stop.
+
+    A live process closes its record a moment before its flow run ends; within the stale threshold of the
+    record's end that is not taken for a death (it would crash a run that is just completing)."""
     candidates = [i for i in unfinished if i not in already]
     if not candidates:
         return {}
-    rows = run_states_by_flow_run(session, candidates)
+    settled_before = utcnow() - timedelta(seconds=settings.sync_stale_after_seconds)
     return {
-        flow_run_id: f"its sync run is already {status}" + (f" ({message[:200]})" if message else "")
-        for flow_run_id, status, message in rows
-        if status not in ACTIVE_STATUSES
+        flow_run_id: f"its {kind.name} run is already {status}" + (f" ({message[:200]})" if message else "")
+        for flow_run_id, status, message, finished_at in run_states_by_flow_run(session, candidates, kind.model)
+        if status not in (*ACTIVE_STATUSES, "paused") and (finished_at is None or finished_at < settled_before)
     }
 
 
-def reconcile_business(session: Session, settings: Settings, run: SyncRun) -> str | None:
+def reconcile_business(
+    session: Session, settings: Settings, run: SyncRun | DeletionRun, kind: RunKind = SYNC
+) -> str | None:
     """The per-trigger check for one business's active run: fail it when dead, crash its flow run, free its slot.
 
-    Returns the reason when it was dead. Used by the API's trigger and rerun, where a full pass would be too slow.
+    Returns the reason when it was dead. Used by the API's triggers and reruns, where a full pass would be too
+    slow.
     """
     facts = FlowRunFacts(None)
     worker_alive: bool | None = None
@@ -290,10 +337,10 @@ def reconcile_business(session: Session, settings: Settings, run: SyncRun) -> st
     reason = dead_reason(run, settings, prefect_state=facts.state, worker_alive=worker_alive, state_since=facts.since)
     if not reason:
         return None
-    finish_run(session, run, "failed", f"stale: {reason}")
+    kind.finish(session, run, "failed", f"stale: {reason}")
     session.flush()  # the caller commits (the trigger's transaction)
     if run.flow_run_id:
         with contextlib.suppress(OrchestratorUnavailable), prefect_access.prefect_client(settings) as client:
             crash_flow_run(client, run.flow_run_id, reason)
-    free_slot(run.business_id)
+    free_slot(run.business_id, kind.name)
     return reason

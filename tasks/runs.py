@@ -17,6 +17,7 @@ from prefect.client.orchestration import get_client
 from sqlalchemy.orm import Session
 
 from models.db import session_scope
+from models.deletion import DeletionRun
 from models.queries.businesses import get_business
 from models.queries.deletions import active_deletion_run
 from models.queries.mailboxes import mailbox_for_business, mark_needs_reauth, save_mailbox_checkpoint
@@ -225,12 +226,16 @@ def flag_mailbox_needs_reauth(mailbox_id: int, reason: str) -> None:
         mark_needs_reauth(session, mailbox_id, reason)
 
 
-def keep_heartbeat(run_id: int, every_seconds: float | None = None) -> AbstractContextManager[None]:
-    """Beat the run's heartbeat from a thread, so a long page never looks like a dead worker."""
+def keep_heartbeat(
+    run_id: int, every_seconds: float | None = None, model: type[SyncRun] | type[DeletionRun] = SyncRun
+) -> AbstractContextManager[None]:
+    """Beat the run's heartbeat from a thread, so a long page (or a deletion batch backing off) never looks like a
+    dead worker: the reconciler fails runs by their heartbeat alone."""
 
     def beat() -> None:
         with session_scope() as session:
-            heartbeat(session, run_id)
+            heartbeat(session, run_id, model)
 
     every = every_seconds or get_settings().sync_heartbeat_seconds
-    return repeating(beat, every=every, name=f"sync-run-{run_id}-heartbeat")
+    kind = "sync" if model is SyncRun else "deletion"
+    return repeating(beat, every=every, name=f"{kind}-run-{run_id}-heartbeat")

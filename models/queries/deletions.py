@@ -20,6 +20,7 @@ from models.base import utcnow
 from models.deletion import ACTIVE_DELETION_STATUSES, DeletionFailure, DeletionRun
 from models.queries.sync_runs import active_sync_run, get_run, insert_queued_run
 from models.receipt import Receipt, ReceiptDocument
+from receipt_sync import process_identity
 from receipt_sync.errors import (
     DeletionAlreadyRunning,
     InvalidRequest,
@@ -182,6 +183,7 @@ def claim_deletion_run(session: Session, run: DeletionRun, flow_run_id: str | No
     run.finished_at = None
     run.heartbeat_at = now
     run.error_message = None
+    run.process = process_identity.current()  # the flow process claims it: the one that works on the run
     run.flow_run_id = flow_run_id or run.flow_run_id
     session.flush()
     return True

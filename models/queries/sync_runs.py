@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.deletion import DeletionRun
 from models.runs import ACTIVE_STATUSES, SyncRun
+from receipt_sync import process_identity
 from receipt_sync.errors import DeletionAlreadyRunning, NotFoundError, SyncAlreadyRunning
 from receipt_sync.settings import Settings
 
@@ -100,12 +101,14 @@ def mark_running(session: Session, run: SyncRun, flow_run_id: str | None) -> Non
     run.started_at = run.started_at or now
     run.heartbeat_at = now
     run.error_message = None
+    run.process = process_identity.current()  # the flow process calls this: the one that works on the run
     if flow_run_id:
         run.flow_run_id = flow_run_id
 
 
-def heartbeat(session: Session, run_id: int) -> None:
-    session.execute(update(SyncRun).where(SyncRun.id == run_id).values(heartbeat_at=utcnow()))
+def heartbeat(session: Session, run_id: int, model: type[SyncRun] | type[DeletionRun] = SyncRun) -> None:
+    """The run's process is alive: a sync or deletion run record's heartbeat set to now."""
+    session.execute(update(model).where(model.id == run_id).values(heartbeat_at=utcnow()))
 
 
 def finish_run(session: Session, run: SyncRun, status: str, error_message: str | None = None) -> None:
@@ -127,15 +130,18 @@ def stale_thresholds(settings: Settings) -> dict[str, timedelta]:
 
 
 def stale_reason(
-    run: SyncRun, *, stale_after: timedelta, time_limit: timedelta, now: datetime | None = None
+    run: SyncRun | DeletionRun, *, stale_after: timedelta, time_limit: timedelta, now: datetime | None = None
 ) -> str | None:
-    """Why an active run is stale (no heartbeat for `stale_after`, or older than `time_limit`), else None.
+    """Why an active run is stale (its process seen gone on this machine, no heartbeat for `stale_after`, or older
+    than `time_limit`), else None.
 
     A queued run has no process yet to beat (it may wait for a worker slot): only the time limit applies here;
     services/reconcile.py fails one that no live worker picks up.
     """
     if run.status not in ACTIVE_STATUSES:
         return None
+    if run.status == "running" and process_identity.gone(run.process):
+        return f"its process (pid {process_identity.pid_of(run.process)}) is gone"
     now = now or utcnow()
     last_sign = run.heartbeat_at or run.created_at
     if run.status == "running" and last_sign and now - last_sign > stale_after:
@@ -172,16 +178,25 @@ def list_sync_runs(session: Session, business_id: int | None, *, before_id: int 
 
 def active_sync_runs(session: Session) -> list[SyncRun]:
     """Every business's queued or running run, oldest first."""
-    return list(session.scalars(select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id)))
+    return active_runs_of(session, SyncRun)
+
+
+def active_runs_of(session: Session, model: type[Run]) -> list[Run]:
+    """Every queued or running run record of `model` (a paused deletion has no process: not listed), oldest first."""
+    return list(session.scalars(select(model).where(model.status.in_(ACTIVE_STATUSES)).order_by(model.id)))
 
 
 def sync_run_by_flow_run(session: Session, flow_run_id: str) -> SyncRun | None:
     return session.scalars(select(SyncRun).where(SyncRun.flow_run_id == flow_run_id)).first()
 
 
-def run_states_by_flow_run(session: Session, flow_run_ids: list[str]) -> list[tuple[str, str, str | None]]:
-    """(flow run id, status, error message) of the sync runs those flow runs work on."""
+def run_states_by_flow_run(
+    session: Session, flow_run_ids: list[str], model: type[SyncRun] | type[DeletionRun] = SyncRun
+) -> list[tuple[str, str, str | None, datetime | None]]:
+    """(flow run id, status, error message, finished at) of the run records those flow runs work on."""
     rows = session.execute(
-        select(SyncRun.flow_run_id, SyncRun.status, SyncRun.error_message).where(SyncRun.flow_run_id.in_(flow_run_ids))
+        select(model.flow_run_id, model.status, model.error_message, model.finished_at).where(
+            model.flow_run_id.in_(flow_run_ids)
+        )
     ).all()
-    return [(flow_run_id, status, message) for flow_run_id, status, message in rows]
+    return [(flow_run_id, status, message, finished) for flow_run_id, status, message, finished in rows]

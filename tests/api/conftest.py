@@ -57,12 +57,18 @@ def world(api_env: dict[str, str]) -> World:
 def prefect(pg_server: PostgresServer) -> Iterator[PrefectServer]:
     """One real Prefect server for the session, on its own PostgreSQL database, with two deployments of the
     gmail-sync flow: `gmail-sync` on pool `receipts` (an idle-queue worker keeps it READY) and `no-worker` on
-    pool `empty`.
+    pool `empty`; and `receipt-deletion` on pool `receipts` (nothing runs it either).
     """
     database = pg_server.create_database()
     with prefect_server(pg_server.url(database, driver="asyncpg")) as server:
         register_deployment(server, name="gmail-sync", pool="receipts")
         register_deployment(server, name="no-worker", pool="empty")
+        register_deployment(
+            server,
+            flow_name="receipt-deletion",
+            name="receipt-deletion",
+            entrypoint="flows/receipt_deletion.py:receipt_deletion",
+        )
         yield server
 
 

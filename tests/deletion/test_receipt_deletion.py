@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from moto.server import ThreadedMotoServer
 
 from flows.receipt_deletion import DeletionIncomplete, receipt_deletion
+from models.base import utcnow
 from models.db import session_scope
+from models.deletion import DeletionRun
 from models.queries.deletions import (
     cancel_deletion_run,
     failures_of,
@@ -15,7 +19,11 @@ from models.queries.deletions import (
     resume_deletion_run,
 )
 from receipt_sync.errors import StorageUnavailable
+from receipt_sync.polling import poll_until
+from receipt_sync.settings import get_settings
 from receipt_sync.storage import S3Storage
+from services.reconcile import reconcile_runs
+from tests.conftest import SettingsOverride
 from tests.deletion.conftest import (
     SeamStorage,
     add_stored_receipts,
@@ -222,3 +230,28 @@ def test_pause_then_resume_finishes_the_job(storage: S3Storage, seam: SeamStorag
     run = deletion_run(run_id)
     assert (run.status, run.processed, run.succeeded) == ("completed", 12, 12)
     assert receipt_ids_of(a.business_id) == set() and stored_keys(storage, a.business_id) == set()
+
+
+def test_a_live_deletion_keeps_its_heartbeat_through_a_long_batch_so_the_reconciler_leaves_it_alone(
+    storage: S3Storage, seam: SeamStorage, override_settings: SettingsOverride
+) -> None:
+    """A batch stuck in storage back-off for longer than the stale threshold is still a live process: its
+    heartbeat thread keeps beating, so the reconciler (every round, every trigger) must not fail it."""
+    override_settings({"SYNC_HEARTBEAT_SECONDS": "0.2"})
+    a = seed_business(storage, 10)
+    run_id = new_deletion(a.business_id, {"all": True})
+    seen: dict[str, object] = {}
+
+    def during_batch_2() -> None:
+        with session_scope() as session:  # as if this batch had run past the stale threshold
+            old = utcnow() - timedelta(seconds=get_settings().sync_stale_after_seconds + 5)
+            session.get(DeletionRun, run_id).heartbeat_at = old
+        poll_until(lambda: deletion_run(run_id).heartbeat_at > old, what="a fresh heartbeat", timeout=30)
+        seen["failed"] = [d.run_id for d in reconcile_runs(get_settings()).failed]
+
+    seam.hooks[2] = during_batch_2
+    receipt_deletion(business_id=a.business_id, deletion_run_id=run_id, batch_size=4)
+
+    assert seen["failed"] == []
+    run = deletion_run(run_id)
+    assert (run.status, run.processed, run.succeeded) == ("completed", 10, 10)
