@@ -29,7 +29,8 @@ LICENCE = "MIT"
 VENDORS = {"amazon": "Amazon", "kindle": "Amazon", "github": "GitHub", "lyft": "Lyft", "parkmobile": "Parkmobile"}
 _BODY = re.compile(r"var (\w+) = strings\.TrimSpace\(`(.*?)`\)", re.DOTALL)
 _MSG = re.compile(
-    r'var (\w+) = ledgertools\.NewMessage\(\s*"([^"]*)",\s*"[^"]*",\s*\w+,\s*"((?:[^"\\]|\\.)*)",\s*(\w+|""),\s*(\w+|"")\)'
+    r'var (\w+) = ledgertools\.NewMessage\(\s*"([^"]*)",\s*"[^"]*",\s*\w+,'
+    r'\s*"((?:[^"\\]|\\.)*)",\s*(\w+|""),\s*(\w+|"")\)'
 )
 _TEST = re.compile(r"importMessage\((\w+)\)\s*\n\s*ok\(t, err\)(.*?)\n}", re.DOTALL)
 _FROM = re.compile(r'\bfrom\s*=\s*"([^"]+)"')
@@ -61,8 +62,13 @@ def build(checkout: Path, out: Path) -> int:
                        date=case["date"])  # fmt: skip
             rel = f"receipts/emails/ledger-tools/{importer}__{case['name']}.eml"
             write(out, rel, raw)
-            expected = {"vendor": vendor, "total": float(case["amount"].replace(",", "")), "currency": "USD",
-                        "email_date_header": case["date"], "label_source": f"upstream test importer/{importer}"}
+            expected = {
+                "vendor": vendor,
+                "total": float(case["amount"].replace(",", "")),
+                "currency": "USD",
+                "email_date_header": case["date"],
+                "label_source": f"upstream test importer/{importer}",
+            }
             if case["number"]:
                 expected["order_or_invoice_number"] = case["number"]
             source = {"source_repo": SOURCE, "source_commit": COMMIT, "licence": LICENCE,
