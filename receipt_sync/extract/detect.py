@@ -36,6 +36,8 @@ _PURCHASE = re.compile(
     r"reservation (?:is )?confirmed|trip confirmation|confirms your (?:recent )?(?:payment|purchase|order)|"
     r"your (?:payment|purchase) (?:of|has been|was)|we(?:'ve| have)? charged|you paid|billed to|"
     r"card ending|payment method|amount paid|order summary|ordered:|your order|"
+    # a payment service's receipt of a payment made through it ("You sent a payment of £4.49 GBP to …")
+    r"you(?: have|'ve)? sent (?:a payment|a total)|payment sent to|you authori[sz]ed a payment|"
     r"תודה על (?:רכישתך|הזמנתך|התשלום)|אישור תשלום|אישור הזמנה|התשלום התקבל|פרטי התשלום|אמצעי תשלום",
     re.IGNORECASE,
 )

@@ -27,6 +27,8 @@ _EXCLUDED = (
 _PAID = (
     r"amount paid|total paid|you paid|paid|payment amount|amount charged|we charged|charged|"
     r"billed to (?:your )?card|card payment|payment received|refund(?:ed)? amount|amount refunded|"
+    # a retailer that charges at dispatch states what it charged for the parcel ("Shipment total: $27.81")
+    r"shipment total|"
     # the amount charged to a payment method ("Visa ending in 4242  $338.50") is what was paid
     # (the label takes the card's last digits with it, so they are never read as the amount)
     r"(?:visa|mastercard|amex|american express|discover|paypal|apple pay|google pay)(?: ending(?: in)?)?"

@@ -1,0 +1,53 @@
+"""Shapes the public real-mail families showed (bench/data/*.py), written with invented vendors: the rule
+each test checks is general, not fitted to the sender it was first seen in.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from email.message import EmailMessage
+
+from receipt_sync.extract import Extraction, extract_email
+from receipt_sync.mime import parse_email
+
+
+def _mail(subject: str, body: str, sender: str, *, html: str | None = None) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "dana@example.com", subject
+    msg["Date"] = "Thu, 12 Mar 2026 09:30:00 +0100"
+    msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def _extract(msg: EmailMessage) -> Extraction:
+    return extract_email(parse_email(msg.as_bytes()))
+
+
+def test_a_dispatch_notice_stating_what_the_parcel_was_charged_is_a_receipt() -> None:
+    # retailers that charge at dispatch send the charge with the shipping notice
+    body = (
+        "Your package will arrive Tuesday.\nOn the way:\n2 items\nOrder #771-2231\nShip to:\nDana\n"
+        "Shipment total:\n$41.18\nYour invoice can be accessed here: https://shop.example/invoice"
+    )
+    result = _extract(_mail("Your Larkspur order #771-2231 has shipped", body, "ship@larkspur.example"))
+    assert result.is_receipt, result.reasons
+    assert result.total == Decimal("41.18")
+
+
+def test_a_shipping_notice_with_only_the_order_total_is_still_no_receipt() -> None:
+    body = "Good news! Order #A-77120 has shipped.\nTracking number: 3SABCD123456789\nOrder total: $45.00"
+    result = _extract(_mail("Your parcel is on its way", body, "Halcyon Ceramics <orders@halcyon.example>"))
+    assert not result.is_receipt, result.reasons
+
+
+def test_a_payment_services_receipt_of_a_payment_sent_is_a_receipt() -> None:
+    body = (
+        "Hello Dana,\nYou sent a payment of €18.40 EUR to Moss & Fern Florists\nTransaction ID: 8KQ2231\n"
+        "Description Unit price Qty Amount\nBouquet €18.40 EUR 1 €18.40 EUR\nTotal €18.40 EUR\n"
+        "Payment sent to orders@mossfern.example"
+    )
+    result = _extract(_mail("", body, "Paylane <service@paylane.example>"))
+    assert result.is_receipt, result.reasons
+    assert (result.total, result.currency) == (Decimal("18.40"), "EUR")
