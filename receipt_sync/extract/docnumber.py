@@ -90,6 +90,8 @@ def _value_after(lines: list[str], index: int, offset: int) -> str | None:
     if rest.strip(" :#.\t"):
         return None
     nxt = lines[index + 1] if index + 1 < len(lines) else ""
+    if not nxt.strip(" :#.\t") and index + 2 < len(lines):
+        nxt = lines[index + 2]  # HTML tables put label, ":" and value in three cells: three lines of text
     token = _TOKEN.match(nxt)
     return token.group(1) if token and valid(token.group(1)) and len(nxt) < 60 else None
 

@@ -51,3 +51,17 @@ def test_a_payment_services_receipt_of_a_payment_sent_is_a_receipt() -> None:
     result = _extract(_mail("", body, "Paylane <service@paylane.example>"))
     assert result.is_receipt, result.reasons
     assert (result.total, result.currency) == (Decimal("18.40"), "EUR")
+
+
+def test_an_order_number_split_over_three_table_cells_wins_over_an_email_reference() -> None:
+    html = (
+        "<table><tr><td>Total</td><td>: £13.50</td></tr>"
+        "<tr><td>Order number</td><td>:</td><td>07-31190-55502</td></tr></table>"
+        "<p>Order total: £13.50</p><p>Total charged to card: £13.50</p>"
+        "<p>Email reference ID: [#9f1c44e0b7d24a6c8e2f0a3b5c7d9e11#]</p>"
+    )
+    msg = _mail("Your order is confirmed", "See the HTML part.", "Marketly <orders@marketly.example>", html=html)
+    msg.get_body(("plain",)).set_content("")  # an HTML-only mail, as most stores send
+    result = _extract(msg)
+    assert result.is_receipt, result.reasons
+    assert result.document_number == "07-31190-55502"
