@@ -65,3 +65,28 @@ def test_an_order_number_split_over_three_table_cells_wins_over_an_email_referen
     result = _extract(msg)
     assert result.is_receipt, result.reasons
     assert result.document_number == "07-31190-55502"
+
+
+def test_a_receipt_forwarded_from_a_personal_address_names_the_forwarded_senders_company() -> None:
+    body = (
+        "fyi for the books\n\n---------- Forwarded message ---------\n"
+        'From: "Quillfeather Stationers" <orders@quillfeather.example>\nDate: Mon, 9 Mar 2026 at 10:02\n'
+        "Subject: Your order #QF-5512\n\nThanks for your order.\nOrder #QF-5512\nOrder total: $32.10"
+    )
+    result = _extract(_mail("Fwd: Your order #QF-5512", body, "Dana Levi <dana.levi@gmail.com>"))
+    assert result.is_receipt, result.reasons
+    assert result.vendor == "Quillfeather Stationers"
+
+
+def test_a_personal_forward_of_personal_mail_names_no_vendor() -> None:
+    body = "---------- Forwarded message ---------\nFrom: Noa <noa.f@gmail.com>\n\nyou owe me $43.20 for dinner"
+    assert _extract(_mail("Fwd: dinner", body, "Dana Levi <dana.levi@gmail.com>")).vendor is None
+
+
+def test_a_vendor_known_only_by_its_mailing_domain_is_written_as_the_mail_writes_it() -> None:
+    body = "Thanks for riding with Veloway!\nReceipt #88120\nVeloway fare: $9.10\nTotal charged to Visa ***1234: $9.10"
+    assert _extract(_mail("Your ride", body, "no-reply@velowaymail.example")).vendor == "Veloway"
+    body = "Your GreenGrid subscription.\nAmount paid: $12.00"
+    assert _extract(_mail("Receipt", body, "billing@greengrid.example")).vendor == "GreenGrid"
+    body = "Thanks for your payment.\nAmount paid: $12.00\nhttps://portal.example/help"
+    assert _extract(_mail("Receipt", body, "billing@brightpost.example")).vendor == "Brightpost"
