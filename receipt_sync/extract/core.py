@@ -250,7 +250,29 @@ def _email_signals(parsed: ParsedEmail, fields: _Fields) -> Signals:
         is_personal_sender=is_personal_sender(parsed.sender_address),
         attachment_missing=_ATTACHED.search(fields.lines_head) is not None
         and not any(not a.inline for a in parsed.attachments),
+        archive_attachment=_archive_name(parsed.attachments),
     )
+
+
+# Archives and programs: what invoice-themed malware carries ("Payment Invoice.zip", "Order_5512.exe")
+_ARCHIVE_NAME = re.compile(
+    r"\.(?:zip|rar|7z|gz|tgz|tar|bz2|xz|cab|arj|lzh|ace|iso|img|exe|scr|pif|bat|cmd|msi|js|jse|vbs|vbe|"
+    r"wsf|hta|jar|lnk|ps1)$",
+    re.IGNORECASE,
+)
+_ARCHIVE_TYPES = frozenset({
+    "application/zip", "application/x-zip-compressed", "application/x-rar-compressed", "application/vnd.rar",
+    "application/x-7z-compressed", "application/gzip", "application/x-msdownload", "application/x-msdos-program",
+    "application/java-archive", "application/x-iso9660-image", "application/vnd.ms-cab-compressed",
+})  # fmt: skip
+
+
+def _archive_name(attachments: list[Attachment]) -> str | None:
+    for a in attachments:
+        name = (a.filename or "").strip()
+        if not a.inline and (_ARCHIVE_NAME.search(name) or a.content_type.lower() in _ARCHIVE_TYPES):
+            return cap_header(name, MAX_FILENAME_CHARS) or a.content_type
+    return None
 
 
 def _is_refund(subject: str, head: str, total: TotalCandidate | None) -> bool:

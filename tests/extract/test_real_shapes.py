@@ -90,3 +90,27 @@ def test_a_vendor_known_only_by_its_mailing_domain_is_written_as_the_mail_writes
     assert _extract(_mail("Receipt", body, "billing@greengrid.example")).vendor == "GreenGrid"
     body = "Thanks for your payment.\nAmount paid: $12.00\nhttps://portal.example/help"
     assert _extract(_mail("Receipt", body, "billing@brightpost.example")).vendor == "Brightpost"
+
+
+def test_an_invoice_themed_mail_carrying_an_archive_is_not_a_receipt() -> None:
+    body = (
+        "Dear Sir,\nWe have made the payment of your invoice INV-88213.\nTOTAL AMOUNT: USD 48,210.00\n"
+        "Kindly find the payment invoice attached and confirm."
+    )
+    msg = _mail("Payment Invoice INV-88213", body, "Accounts <accounts@harbourline-trading.example>")
+    zipped = b"PK\x03\x04" + b"\0" * 40
+    msg.add_attachment(zipped, maintype="application", subtype="zip", filename="Payment Invoice.zip")
+    result = _extract(msg)
+    assert not result.is_receipt and not result.needs_review, result.reasons
+    assert any("archive" in reason for reason in result.reasons)
+
+
+def test_a_strong_invoice_that_also_carries_an_archive_goes_to_review_not_lost() -> None:
+    body = (
+        "Thank you for your payment.\nInvoice number: 2026-114\nAmount paid: €240.00\n"
+        "Paid with card ending 4242\nThe drawings are in the attached archive."
+    )
+    msg = _mail("Invoice 2026-114", body, "Studio Kestrel <billing@studiokestrel.example>")
+    msg.add_attachment(b"PK\x03\x04" + b"\0" * 40, maintype="application", subtype="zip", filename="drawings.zip")
+    result = _extract(msg)
+    assert result.needs_review, result.reasons
