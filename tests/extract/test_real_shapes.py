@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from email.message import EmailMessage
+from pathlib import Path
 
-from receipt_sync.extract import Extraction, extract_email
+from receipt_sync.extract import Extraction, extract_email, extract_file
 from receipt_sync.mime import parse_email
 
 
@@ -114,3 +115,16 @@ def test_a_strong_invoice_that_also_carries_an_archive_goes_to_review_not_lost()
     msg.add_attachment(b"PK\x03\x04" + b"\0" * 40, maintype="application", subtype="zip", filename="drawings.zip")
     result = _extract(msg)
     assert result.needs_review, result.reasons
+
+
+def test_a_pdf_column_that_glues_the_number_before_its_label_gives_that_number(tmp_path: Path) -> None:
+    # pypdf reads some two-column PDFs value first: "993548900Factuurnummer:" over "6669263Klantnummer:"
+    text = (
+        "FACTUUR\nFietsplein B.V.\nMarktstraat 4\n5401 Uden\n558120044Factuurnummer:\n7712093Klantnummer:\n"
+        "12 maart 2026Factuurdatum:\nFietsbel 1 € 12,99 21% € 12,99\nTotaal € 12,99\n"
+    )
+    path = tmp_path / "fietsplein-0312.txt"
+    path.write_text(text)
+    result = extract_file(path)
+    assert result.is_receipt, result.reasons
+    assert result.document_number == "558120044"
