@@ -18,10 +18,9 @@ made). The folder is one family (one sender), held out as a whole.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from bench.data.mailwrap import item, wrap, write, write_manifest
+from bench.data.mailwrap import item, main, origin, wrap, write, write_manifest
 
 SOURCE = "ramomar/banorte-email-scraper"
 COMMIT = "cff79ff5fb42f4078c4497f12e6693d050f08961"
@@ -41,13 +40,11 @@ def build(checkout: Path, out: Path) -> int:
         raw = wrap((checkout / path).read_text(encoding="utf-8"), html=True)
         rel = f"non_receipts/banorte/{name}.eml"
         write(out, rel, raw)
-        source = {"source_repo": SOURCE, "source_commit": COMMIT, "source_path": path, "licence": LICENCE}
+        source = origin(SOURCE, COMMIT, LICENCE, path)
         items.append(item(rel, raw, "non_receipt", source, None, "corpus:banorte"))
-    write_manifest(out, "bench/data/banorte.py", {SOURCE: {"commit": COMMIT, "licence": LICENCE}}, items)
+    write_manifest(out, "bench/data/banorte.py", SOURCE, COMMIT, LICENCE, items)
     return len(items)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__.split("\n\n")[1])
-    print(build(Path(sys.argv[1]), Path(sys.argv[2])), "items")
+    main(build, __doc__.split("\n\n")[1])

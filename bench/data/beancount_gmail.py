@@ -23,10 +23,9 @@ non-receipt for this product). Families: one per sender template (Amazon, eBay, 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from bench.data.mailwrap import item, wrap, write, write_manifest
+from bench.data.mailwrap import item, main, origin, wrap, write, write_manifest
 
 SOURCE = "kubauk/beancount-import-gmail"
 COMMIT = "cf462d0dfb774d26c21a633bd460a0dfb1b2476b"
@@ -76,13 +75,11 @@ def build(checkout: Path, out: Path) -> int:
         expected: dict[str, object] = {"currency": currency, "label_source": how}
         expected |= {"total": float(total)} if total else {}
         expected |= {"order_or_invoice_number": number} if number else {}
-        source = {"source_repo": SOURCE, "source_commit": COMMIT, "source_path": path, "licence": LICENCE}
+        source = origin(SOURCE, COMMIT, LICENCE, path)
         items.append(item(rel, raw, "receipt", source, expected, f"vendor:{family}"))
-    write_manifest(out, "bench/data/beancount_gmail.py", {SOURCE: {"commit": COMMIT, "licence": LICENCE}}, items)
+    write_manifest(out, "bench/data/beancount_gmail.py", SOURCE, COMMIT, LICENCE, items)
     return len(items)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__.split("\n\n")[1])
-    print(build(Path(sys.argv[1]), Path(sys.argv[2])), "items")
+    main(build, __doc__.split("\n\n")[1])

@@ -18,10 +18,9 @@ rebuilds the set from a checkout. Families: the vendor (Amazon and Kindle are on
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
-from bench.data.mailwrap import item, wrap, write, write_manifest
+from bench.data.mailwrap import item, main, origin, wrap, write, write_manifest
 
 SOURCE = "ginabythebay/ledger-tools"
 COMMIT = "737f61f70a5941256db0a583bb56a902cfc33d41"
@@ -71,14 +70,11 @@ def build(checkout: Path, out: Path) -> int:
             }
             if case["number"]:
                 expected["order_or_invoice_number"] = case["number"]
-            source = {"source_repo": SOURCE, "source_commit": COMMIT, "licence": LICENCE,
-                      "source_path": f"importer/{importer}/{importer}_test.go#{case['name']}"}  # fmt: skip
+            source = origin(SOURCE, COMMIT, LICENCE, f"importer/{importer}/{importer}_test.go#{case['name']}")
             items.append(item(rel, raw, "receipt", source, expected, f"vendor:{vendor.lower()}"))
-    write_manifest(out, "bench/data/ledgertools.py", {SOURCE: {"commit": COMMIT, "licence": LICENCE}}, items)
+    write_manifest(out, "bench/data/ledgertools.py", SOURCE, COMMIT, LICENCE, items)
     return len(items)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__.split("\n\n")[1])
-    print(build(Path(sys.argv[1]), Path(sys.argv[2])), "items")
+    main(build, __doc__.split("\n\n")[1])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 NEUTRAL_SENDER = "Receipts <receipts@fixture.invalid>"
@@ -25,8 +27,13 @@ def wrap(body: str, *, html: bool, sender: str = NEUTRAL_SENDER, subject: str = 
     return ("\r\n".join(headers) + "\r\n\r\n" + text).encode("utf-8")
 
 
+def origin(repo: str, commit: str, licence: str, path: str) -> dict[str, str]:
+    """Where an item came from, as the manifest records it."""
+    return {"source_repo": repo, "source_commit": commit, "source_path": path, "licence": licence}
+
+
 def item(rel: str, raw: bytes, label: str, source: dict[str, str], expected: dict | None, family: str) -> dict:
-    """One manifest entry; `source` holds source_repo, source_commit, source_path and licence."""
+    """One manifest entry; `source` is an `origin(...)`."""
     entry = {"file": rel, "label": label, "family": family, **source, "sha256": hashlib.sha256(raw).hexdigest()}
     if expected is not None:
         entry["expected"] = expected
@@ -38,6 +45,14 @@ def write(out: Path, rel: str, raw: bytes) -> None:
     (out / rel).write_bytes(raw)
 
 
-def write_manifest(out: Path, generated_by: str, sources: dict[str, dict[str, str]], items: list[dict]) -> None:
+def write_manifest(out: Path, generated_by: str, repo: str, commit: str, licence: str, items: list[dict]) -> None:
+    sources = {repo: {"commit": commit, "licence": licence}}
     manifest = {"generated_by": generated_by, "sources": sources, "items": items, "split": "extra"}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+
+
+def main(build: Callable[[Path, Path], int], usage: str) -> None:
+    """`python -m bench.data.<name> CHECKOUT OUT_DIR`."""
+    if len(sys.argv) != 3:
+        sys.exit(usage)
+    print(build(Path(sys.argv[1]), Path(sys.argv[2])), "items")
