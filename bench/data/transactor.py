@@ -36,7 +36,9 @@ def _case(ts: str) -> dict[str, str]:
 
 def _mail(subject: str, date: str, body: bytes) -> bytes:
     """The body as the mail part it was cut from: escaped plain text, quoted-printable HTML, or HTML."""
-    headers = f"From: {SENDER}\r\nTo: owner@fixture.invalid\r\nSubject: {subject}\r\nDate: {date}\r\nMIME-Version: 1.0\r\n"
+    headers = (
+        f"From: {SENDER}\r\nTo: owner@fixture.invalid\r\nSubject: {subject}\r\nDate: {date}\r\nMIME-Version: 1.0\r\n"
+    )
     if b"\\r\\n" in body[:2000] or (b"<" not in body[:4000] and b"\\n" in body[:2000]):  # JSON-escaped text
         body = body.replace(b"\\r\\n", b"\r\n").replace(b"\\n", b"\r\n")
         return (headers + "Content-Type: text/plain; charset=utf-8\r\n\r\n").encode() + body

@@ -20,7 +20,7 @@ from receipt_sync.extract.model import Extraction
 from receipt_sync.extract.pdf import read_pdf
 from receipt_sync.extract.structured import Declared, declared_purchase
 from receipt_sync.extract.totals import TotalCandidate, find_total
-from receipt_sync.extract.vendor import is_personal_sender, vendor_from_sender, vendor_from_text
+from receipt_sync.extract.vendor import forwarded_sender, is_personal_sender, vendor_from_sender, vendor_from_text
 from receipt_sync.mime import Attachment, ParsedEmail, decode_bytes, html_to_text, normalise_text, parse_email
 
 # Hard caps on every text that reaches the patterns: totals and numbers sit near the top, and the caps bound
@@ -184,9 +184,7 @@ def extract_email(parsed: ParsedEmail) -> Extraction:
     pdf = _first_receipt_pdf(parsed.attachments)
     if pdf is not None:
         ev.add(5.0, f"The attached PDF {pdf[0]!r} is an invoice or receipt.")
-    vendor = vendor_from_sender(parsed.sender, parsed.sender_address)
-    if vendor is None and not parsed.sender_address:  # a document imported without a sender
-        vendor = vendor_from_text(parsed.text)
+    vendor = _vendor(parsed)
     result = _from_fields(fields, ev, vendor=vendor)
     if declared is not None:
         _apply_declared(result, declared)
@@ -198,6 +196,17 @@ def extract_email(parsed: ParsedEmail) -> Extraction:
     if (xml := _first_einvoice_xml(parsed.attachments)) is not None:
         _apply_einvoice(result, xml[1], f"Judged a receipt: the attached {xml[0]!r} is a machine-readable invoice.")
     return _signed(result)
+
+
+def _vendor(parsed: ParsedEmail) -> str | None:
+    """The sender's company; for a receipt a person forwarded, the forwarded message's sender; for a document
+    imported without a sender, the company its text names."""
+    vendor = vendor_from_sender(parsed.sender, parsed.sender_address, parsed.text)
+    if vendor is None and parsed.sender_address and (quoted := forwarded_sender(parsed.text, parsed.sender_address)):
+        vendor = vendor_from_sender(*quoted, parsed.text)
+    if vendor is None and not parsed.sender_address:
+        vendor = vendor_from_text(parsed.text)
+    return vendor
 
 
 def _bounded(parsed: ParsedEmail) -> ParsedEmail:
@@ -241,7 +250,29 @@ def _email_signals(parsed: ParsedEmail, fields: _Fields) -> Signals:
         is_personal_sender=is_personal_sender(parsed.sender_address),
         attachment_missing=_ATTACHED.search(fields.lines_head) is not None
         and not any(not a.inline for a in parsed.attachments),
+        archive_attachment=_archive_name(parsed.attachments),
     )
+
+
+# Archives and programs: what invoice-themed malware carries ("Payment Invoice.zip", "Order_5512.exe")
+_ARCHIVE_NAME = re.compile(
+    r"\.(?:zip|rar|7z|gz|tgz|tar|bz2|xz|cab|arj|lzh|ace|iso|img|exe|scr|pif|bat|cmd|msi|js|jse|vbs|vbe|"
+    r"wsf|hta|jar|lnk|ps1)$",
+    re.IGNORECASE,
+)
+_ARCHIVE_TYPES = frozenset({
+    "application/zip", "application/x-zip-compressed", "application/x-rar-compressed", "application/vnd.rar",
+    "application/x-7z-compressed", "application/gzip", "application/x-msdownload", "application/x-msdos-program",
+    "application/java-archive", "application/x-iso9660-image", "application/vnd.ms-cab-compressed",
+})  # fmt: skip
+
+
+def _archive_name(attachments: list[Attachment]) -> str | None:
+    for a in attachments:
+        name = (a.filename or "").strip()
+        if not a.inline and (_ARCHIVE_NAME.search(name) or a.content_type.lower() in _ARCHIVE_TYPES):
+            return cap_header(name, MAX_FILENAME_CHARS) or a.content_type
+    return None
 
 
 def _is_refund(subject: str, head: str, total: TotalCandidate | None) -> bool:

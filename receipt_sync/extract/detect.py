@@ -3,8 +3,9 @@
 Positive: receipt/invoice wording (subject weighs more than body), purchase phrases, an amount beside a
 total-like label, a document number or booking code, an invoice PDF. Negative: saying it is not a
 receipt, failed payments and charges still to come (renewal notices), quotes and estimates, shipping
-notices, promotional wording, replies, mailing lists, personal senders, and a document said to be attached
-that is not there. No rule names a particular sender.
+notices, promotional wording, replies, mailing lists, personal senders, a document said to be attached
+that is not there, and an attached archive or program (an "invoice.zip" lure). No rule names a particular
+sender.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ _PURCHASE = re.compile(
     r"reservation (?:is )?confirmed|trip confirmation|confirms your (?:recent )?(?:payment|purchase|order)|"
     r"your (?:payment|purchase) (?:of|has been|was)|we(?:'ve| have)? charged|you paid|billed to|"
     r"card ending|payment method|amount paid|order summary|ordered:|your order|"
+    # a payment service's receipt of a payment made through it ("You sent a payment of £4.49 GBP to …")
+    r"you(?: have|'ve)? sent (?:a payment|a total)|payment sent to|you authori[sz]ed a payment|"
     r"תודה על (?:רכישתך|הזמנתך|התשלום)|אישור תשלום|אישור הזמנה|התשלום התקבל|פרטי התשלום|אמצעי תשלום",
     re.IGNORECASE,
 )
@@ -129,6 +132,7 @@ class Signals:
     is_mailing_list: bool = False
     is_personal_sender: bool = False
     attachment_missing: bool = False
+    archive_attachment: str | None = None  # the name of an attached archive or program, if any
 
 
 def assess(s: Signals) -> Evidence:
@@ -226,3 +230,6 @@ def _negatives(s: Signals, lowered: str, ev: Evidence) -> None:
         ev.add(-1.0, "It comes from a personal address, not a business.")
     if s.attachment_missing:
         ev.add(-1.5, "It says a document is attached, but the mail carries none that could be read.")
+    if s.archive_attachment:
+        ev.add(-6.0, f"It carries an archive or program ({s.archive_attachment!r}), the shape of a malware lure: "
+               "a vendor sends an invoice as a PDF, a page or e-invoice XML.")  # fmt: skip

@@ -34,13 +34,14 @@ _LABELS: list[tuple[int, str]] = [
     (1, r"reference|ref\.?|trip id|booking id|id|אסמכתא"),
 ]
 _NUMBER_WORD = r"(?:[ \t]*(?:vat|number|no\.?|nr\.?|num\.?|n°|nº|#|№|id|code|:|מס'|מספר))*"
-_LABEL_PATTERN = "|".join(rf"(?P<p{prio}>(?<!\w)(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS)
+# A label starts a word, or right after a number: PDF columns come out as `993548900Factuurnummer:`.
+_LABEL_PATTERN = "|".join(rf"(?P<p{prio}>(?<![^\W\d])(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS)
 _LABEL_RE = re.compile(_LABEL_PATTERN, re.IGNORECASE)
-# For lower-cased text, with "\n" put in front: the same labels, each led by the non-word character
+# For lower-cased text, with "\n" put in front: the same labels, each led by the non-letter character
 # before it. Case-sensitive and opening with a character class, it lets the regex engine skip whole
 # words in C instead of trying every alternative at every position: several times faster.
 _LABEL_RE_LOWER = word_led(
-    "(?:" + "|".join(rf"(?P<p{prio}>(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS) + ")"
+    "(?:" + "|".join(rf"(?P<p{prio}>(?:{alt})(?!\w){_NUMBER_WORD})" for prio, alt in _LABELS) + ")", r"[\W\d]"
 )
 # The look-behind lets a run of separators be tried once, from its start (linear even under finditer).
 _TOKEN = re.compile(r"(?<![\s:#.(\[])[\s:#.(\[]*([A-Za-z0-9][A-Za-z0-9/_.\-]*[A-Za-z0-9]|[0-9])")
@@ -65,7 +66,11 @@ def find_document_number_with_priority(lines: list[str]) -> tuple[str | None, in
             continue
         index = bisect.bisect_right(starts, start) - 1
         line_start = starts[index]
-        value = _value_after(lines, index, end - line_start) or _value_before(lines[index], start - line_start)
+        after, before = start - line_start, end - line_start
+        if after and lines[index][after - 1].isdigit():  # glued to the number before it: that is its value
+            value = _value_before(lines[index], after) or _value_after(lines, index, before)
+        else:
+            value = _value_after(lines, index, before) or _value_before(lines[index], after)
         if value:
             best = (priority, value)
     return (best[1], best[0]) if best else (None, 0)
@@ -90,6 +95,8 @@ def _value_after(lines: list[str], index: int, offset: int) -> str | None:
     if rest.strip(" :#.\t"):
         return None
     nxt = lines[index + 1] if index + 1 < len(lines) else ""
+    if not nxt.strip(" :#.\t") and index + 2 < len(lines):
+        nxt = lines[index + 2]  # HTML tables put label, ":" and value in three cells: three lines of text
     token = _TOKEN.match(nxt)
     return token.group(1) if token and valid(token.group(1)) and len(nxt) < 60 else None
 

@@ -42,14 +42,15 @@ def lowered(text: str) -> str | None:
     return low if len(low) == len(text) else None
 
 
-def word_led(pattern: str) -> re.Pattern[str]:
-    """`\\W` + `pattern`, compiled case-sensitively, with a look-ahead for the characters `pattern` can start
-    with when they are known: the engine then rejects most word starts with one set lookup instead of trying
-    every alternative (the matches are the same; the look-ahead only says what the alternatives require)."""
+def word_led(pattern: str, lead: str = r"\W") -> re.Pattern[str]:
+    """`lead` (by default `\\W`) + `pattern`, compiled case-sensitively, with a look-ahead for the characters
+    `pattern` can start with when they are known: the engine then rejects most word starts with one set lookup
+    instead of trying every alternative (the matches are the same; the look-ahead only says what the
+    alternatives require)."""
     first = _first_chars(_parser.parse(pattern).data)
     if not first:
-        return re.compile(r"\W" + pattern)
-    return re.compile(r"\W(?=[" + "".join(re.escape(c) for c in sorted(first)) + "])" + pattern)
+        return re.compile(lead + pattern)
+    return re.compile(lead + "(?=[" + "".join(re.escape(c) for c in sorted(first)) + "])" + pattern)
 
 
 _ZERO_WIDTH = {_constants.AT, _constants.ASSERT, _constants.ASSERT_NOT}

@@ -20,13 +20,15 @@ _EXCLUDED = (
     r"sub[- ]?total|subtotaal|zwischensumme|sous[- ]total|total (?:before|excl\w*|ex\.?|ht|net|hors)\b|"
     r"(?:net|tax|vat|btw|mwst) total|total (?:tax(?:es)?|vat|savings?|discount|points|items?)|"
     r"summe netto|net total|totaal excl\w*|montant (?:ht|tva)|"
-    r'סה"כ לפני מע"מ|סה"כ מע"מ|סכום לפני מע"מ|סה"כ ללא מע"מ|סה"כ הנחה|per[- ]person total|'
+    r'סה"כ לפני מע"מ|סה"כ מע"מ|סכום לפני מע"מ|סה"כ ללא מע"מ|סה"כ הנחה|סה"כ פריטים|per[- ]person total|'
     # parts of the price, never what was charged: a fare before taxes, per-person, per-ticket and unit prices
     r"base fare|per (?:person|passenger|traveller|traveler|adult|ticket|night|item)|unit price"
 )
 _PAID = (
     r"amount paid|total paid|you paid|paid|payment amount|amount charged|we charged|charged|"
     r"billed to (?:your )?card|card payment|payment received|refund(?:ed)? amount|amount refunded|"
+    # a retailer that charges at dispatch states what it charged for the parcel ("Shipment total: $27.81")
+    r"shipment total|"
     # the amount charged to a payment method ("Visa ending in 4242  $338.50") is what was paid
     # (the label takes the card's last digits with it, so they are never read as the amount)
     r"(?:visa|mastercard|amex|american express|discover|paypal|apple pay|google pay)(?: ending(?: in)?)?"
@@ -113,7 +115,11 @@ def _candidates_at(lines: list[str], labels: _Labels, index: int, found: list) -
         if kind not in PRIORITY:
             continue
         next_start = found[n + 1][1] if n + 1 < len(found) else None
-        money = _money_after(lines, labels, index, end, next_start) or _money_before(lines[index], start)
+        money = (
+            _money_after(lines, labels, index, end, next_start)
+            or _money_before(lines[index], start)
+            or _money_on_line_before(lines, labels, index, start, end)
+        )
         if money is not None:
             out.append(TotalCandidate(money, text.strip(), PRIORITY[kind]))
     return out
@@ -145,6 +151,21 @@ def _value_only(line: str, money: Money) -> bool:
 def _is_connector(rest: str) -> bool:
     """Text between a label and a value on the next line that does not break the link ("on May 30, 2023")."""
     return len(rest) < 40
+
+
+_HEBREW = re.compile("[\u05d0-\u05ea]")
+
+
+def _money_on_line_before(lines: list[str], labels: _Labels, index: int, start: int, end: int) -> Money | None:
+    """A Hebrew label alone on its line takes the amount alone on the line above: a right-to-left PDF's text
+    often comes out in visual order, value first (`₪936.00` then `סה"כ לתשלום:`)."""
+    line = lines[index]
+    if index == 0 or index - 1 in labels or line[:start].strip(" :") or line[end:].strip(" :"):
+        return None
+    if not _HEBREW.search(line[start:end]):
+        return None
+    found = find_money(lines[index - 1])
+    return found[0] if len(found) == 1 and _value_only(lines[index - 1], found[0]) else None
 
 
 def _money_before(line: str, offset: int) -> Money | None:

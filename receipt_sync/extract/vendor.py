@@ -1,10 +1,13 @@
 """Who the receipt is from: the sender's display name without mailer words ("Lyft Receipts" → "Lyft"),
-else the sender's domain ("purchase-noreply@twitch.tv" → "Twitch"); in a PDF, the seller's company line.
+else the sender's domain ("purchase-noreply@twitch.tv" → "Twitch"), written as the mail writes it
+("no-reply@lyftmail.com" and "Lyft fare" → "Lyft"); for a receipt a person forwarded, the forwarded
+message's sender; in a PDF, the seller's company line.
 """
 
 from __future__ import annotations
 
 import re
+from email.utils import parseaddr
 
 # Every pattern here starts only after a non-space (`(?<!\s)`): a run of spaces is then tried once, from its
 # start, not from each of its characters (which made `"a" + U+2003 * n + "b"` quadratic).
@@ -34,15 +37,52 @@ _LEGAL_SUFFIX = re.compile(
 )
 
 
-def vendor_from_sender(display_name: str, address: str) -> str | None:
-    """A clean company name from the From header, or None for personal mail (free-mail senders)."""
+def vendor_from_sender(display_name: str, address: str, text: str = "") -> str | None:
+    """A clean company name from the From header, or None for personal mail (free-mail senders). A name
+    taken from the domain is written as `text` (the mail's body) writes it, when it does."""
     domain = address.rsplit("@", 1)[-1].lower() if "@" in address else ""
     name = _clean_name(display_name) if display_name and "@" not in display_name else ""
     if domain in FREE_MAIL:
         return None
     if name and not _GENERIC_NAMES.match(name):
         return name
-    return vendor_from_domain(domain)
+    core = vendor_from_domain(domain)
+    return (_brand_in_text(core, text) or core) if core else None
+
+
+# What a sending domain adds to a brand: "lyftmail.com", "parkmobileglobal.com", "shopnews.example"
+_DOMAIN_SUFFIXES = ("emails", "email", "mailer", "mail", "global", "news", "notifications", "app", "hq", "online")
+_BRAND_REACH = 6000
+_FORWARDED_FROM = re.compile(r"^[ \t>*]*(?:From|Von|De|Van|מאת): ?(.{3,200})$", re.MULTILINE)
+
+
+def _brand_in_text(core: str, text: str) -> str | None:
+    """The brand as the body spells it: the domain's name ("Github" → "GitHub"), or its start when the rest
+    is a mailer word ("Lyftmail" → "Lyft"), as a whole word (letters may be split by one space, "&" or "-":
+    "homedepot" → "Home Depot"). A lower-case spelling (a link) only confirms the name."""
+    low = core.lower()
+    stems = [low] + [low[: -len(x)] for x in _DOMAIN_SUFFIXES if low.endswith(x) and len(low) - len(x) >= 3]
+    window = text[:_BRAND_REACH]
+    for stem in stems:
+        spaced = "[ &-]?".join(re.escape(c) for c in stem)
+        found = re.finditer(rf"(?<![\w.@/-]){spaced}(?![\w@])", window, re.IGNORECASE)
+        spellings = [m.group() for m in found]
+        if cased := [w for w in spellings if not w.islower()]:
+            return cased[0]
+        if spellings:
+            return stem.capitalize()
+    return None
+
+
+def forwarded_sender(text: str, own_address: str) -> tuple[str, str] | None:
+    """(display name, address) of the first message header quoted in a forward ("From: Shop <a@shop.com>"),
+    when it is a business address other than the forwarder's own."""
+    for m in _FORWARDED_FROM.finditer(text[:_BRAND_REACH]):
+        name, address = parseaddr(m.group(1).strip())
+        domain = address.rsplit("@", 1)[-1].lower() if "@" in address else ""
+        if domain and domain not in FREE_MAIL and address.lower() != own_address.lower():
+            return name, address
+    return None
 
 
 MAX_NAME_CHARS = 200
