@@ -20,6 +20,8 @@ from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, State
 
+from models.mailbox import MailboxCheckpoint
+from models.runs import SyncParameters
 from receipt_sync.errors import (
     DeletionAlreadyRunning,
     HistoryExpiredError,
@@ -29,6 +31,7 @@ from receipt_sync.errors import (
 )
 from receipt_sync.settings import get_settings
 from services.slots import business_slot, free_dead_holders_slot
+from tasks.cursor import MailboxCursor
 from tasks.planning import SyncPlan, plan_sync
 from tasks.progress import report_progress
 from tasks.reporting import RunLabels, read_sync_report, run_labels, state_message, summary_markdown
@@ -56,7 +59,7 @@ def _parameters(
     months_back: int,
     max_messages: int | None,
     reprocess_failed: bool = False,
-) -> dict[str, Any]:
+) -> SyncParameters:
     if mode == "range" and not (from_date and to_date):
         raise ValueError("a range sync needs both from_date and to_date")
     if from_date and to_date and from_date > to_date:
@@ -87,7 +90,7 @@ def _walk_pages(run_id: int, plan: SyncPlan, progress_id: UUID | None, logger: A
     return history_id
 
 
-def _sweep(run_id: int, listed: dict[str, Any] | None, history_id: str | None, logger: Any) -> None:
+def _sweep(run_id: int, listed: MailboxCursor | None, history_id: str | None, logger: Any) -> None:
     """Then the rest of the mailbox, page by page, until it is all read or a sync someone asked for needs it."""
     plan = plan_sweep(run_id, listed, history_id)
     logger.info("sweep: %s", plan.note)
@@ -129,7 +132,7 @@ def _plan_and_walk(run: OpenedRun, progress_id: UUID | None, logger: Any) -> Syn
         plan = plan_sync(run.run_id, run.mailbox_checkpoint, force_full=True)
         history_id = _walk_pages(run.run_id, plan, progress_id, logger)
     _sweep(run.run_id, plan.cursor, history_id, logger)
-    checkpoint = {"history_id": history_id} if history_id else None
+    checkpoint: MailboxCheckpoint | None = {"history_id": history_id} if history_id else None
     summary = complete_sync_run(run.run_id, checkpoint)
     if progress_id:
         update_progress_artifact(progress_id, 100.0, description=state_message(summary))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +23,56 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, BigId, UTCDateTime, utcnow
 
 RECEIPT_STATUSES = ("new", "needs_review", "reviewed", "rejected")  # needs_review: a borderline candidate
+
+
+class NewReceipt(TypedDict):
+    """A receipt's columns as a sync page inserts them (models/queries/ingest.py)."""
+
+    business_id: int
+    mailbox_id: int
+    source_message_id: str
+    thread_id: str | None
+    subject: str | None
+    sender: str | None
+    received_at: datetime | None
+    vendor: str | None
+    total: Decimal | None
+    currency: str | None
+    receipt_date: date | None
+    document_number: str | None
+    is_credit_note: bool
+    confidence: float
+    reasons: list[str]
+    status: str
+    sync_run_id: int
+
+
+class NewDocument(TypedDict):
+    """A stored document's columns as a sync page inserts them, before its receipt's id is known."""
+
+    kind: str
+    filename: str | None
+    content_type: str
+    content_hash: str
+    storage_key: str
+    size_bytes: int
+
+
+class ReceiptCorrections(TypedDict, total=False):
+    """The fields a review corrects (only those sent); `update_review` refuses any other."""
+
+    vendor: str | None
+    total: Decimal | None
+    currency: str | None
+    receipt_date: date | None
+    document_number: str | None
+
+
+class CorrectedField(TypedDict):
+    """A corrected field as `corrected_fields` remembers it, both values as JSON (dates ISO, amounts strings)."""
+
+    extracted: object
+    corrected: object
 
 
 class Receipt(Base):
@@ -57,7 +107,7 @@ class Receipt(Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     reasons: Mapped[list[str] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="new")
-    corrected_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    corrected_fields: Mapped[dict[str, CorrectedField] | None] = mapped_column(JSON)
     sync_run_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

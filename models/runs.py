@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, UTCDateTime, utcnow
+from receipt_sync.jsontypes import JsonObject
 
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")
@@ -16,6 +17,24 @@ ACTIVE_STATUSES = ("queued", "running")
 # done: nothing of the window left unread; off: switched off for the business.
 SWEEP_STATUSES = ("pending", "running", "yielded", "done", "off")
 _ACTIVE_SQL = text("status IN ('queued', 'running')")
+
+
+class SyncParameters(TypedDict, total=False):
+    """A sync's parameters as its run record stores them and the `gmail-sync` flow takes them (besides the ids)."""
+
+    mode: str  # "incremental" | "full" | "range"
+    from_date: str | None  # ISO dates, both inclusive (range)
+    to_date: str | None
+    months_back: int
+    max_messages: int | None
+    reprocess_failed: bool  # present (true) only when asked for
+
+
+class SyncCheckpoint(TypedDict, total=False):
+    """Where a rerun resumes (the run's `checkpoint`): the next page and the history id the run started from."""
+
+    cursor: JsonObject | None  # tasks/cursor.py's MailboxCursor as JSON; None: nothing left to list
+    history_id: str | None
 
 
 class SyncRun(Base):
@@ -40,7 +59,7 @@ class SyncRun(Base):
     trigger: Mapped[str] = mapped_column(String(20), default="cli")  # api | cli | schedule | rerun | prefect
     rerun_of_id: Mapped[int | None] = mapped_column(ForeignKey("sync_run.id", ondelete="SET NULL"), index=True)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    parameters: Mapped[SyncParameters | None] = mapped_column(JSON)
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
     messages_scanned: Mapped[int] = mapped_column(Integer, default=0)
     receipts_saved: Mapped[int] = mapped_column(Integer, default=0)
@@ -59,8 +78,7 @@ class SyncRun(Base):
     sweep_messages_scanned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sweep_messages_fetched: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sweep_receipts_saved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # {"page_token": ..., "history_id": ..., "phase": ...}: where a rerun resumes.
-    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    checkpoint: Mapped[SyncCheckpoint | None] = mapped_column(JSON)  # where a rerun resumes
     error_message: Mapped[str | None] = mapped_column(Text)
     message_errors: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -13,18 +13,17 @@ and the sweep resumes from that page later.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from models.db import session_scope
 from models.queries.ingest import already_processed
 from models.queries.sweep import sweep_yield_requested
 from receipt_sync.mail.base import FetchFailure, RawMessage
 from receipt_sync.settings import get_settings
+from tasks.cursor import MailboxCursor
 from tasks.progress import run_progress
 from tasks.sources import mail_source, on_release, quota_units
 
@@ -47,8 +46,7 @@ class FetchedPage:
     deferred: list[str] = field(default_factory=list)  # new mail the receipt query did not list: for the sweep
 
 
-def cursor_key(cursor: dict[str, Any]) -> str:
-    return json.dumps(cursor, sort_keys=True, default=str)
+Lister = Callable[[MailboxCursor], FetchedPage]  # lists the page at a cursor (tasks/sync_pages.py)
 
 
 class RunPipeline:
@@ -57,48 +55,46 @@ class RunPipeline:
     def __init__(self, run_id: int, mailbox_id: int, business_id: int, depth: int = 1) -> None:
         self.run_id, self.mailbox_id, self.business_id, self.depth = run_id, mailbox_id, business_id, depth
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-ahead-{run_id}")
-        self._pages: dict[str, Future[FetchedPage]] = {}
+        self._pages: dict[MailboxCursor, Future[FetchedPage]] = {}  # a frozen cursor is its page's key
         self._lock = threading.Lock()
         self._fetched_ids: set[str] = set()
         self.fetch_count = 0
 
-    def take(self, cursor: dict[str, Any], lister: Any) -> FetchedPage:
+    def take(self, cursor: MailboxCursor, lister: Lister) -> FetchedPage:
         """The page at `cursor`: read ahead already, cached by an earlier attempt, or read now."""
-        key = cursor_key(cursor)
         with self._lock:
-            future = self._pages.get(key)
+            future = self._pages.get(cursor)
         if future is None:
             page = self._read(cursor, lister)
             with self._lock:
-                self._pages[key] = _resolved(page)
+                self._pages[cursor] = _resolved(page)
             return page
         try:
             return future.result()
         except BaseException:
             with self._lock:
-                self._pages.pop(key, None)  # a retry reads it afresh
+                self._pages.pop(cursor, None)  # a retry reads it afresh
             raise
 
-    def read_ahead(self, cursor: dict[str, Any], lister: Any) -> None:
+    def read_ahead(self, cursor: MailboxCursor, lister: Lister) -> None:
         """Start reading the page at `cursor` in the background (no-op when already there or too far ahead)."""
-        key = cursor_key(cursor)
         with self._lock:
-            if key in self._pages or len(self._pages) > self.depth:
+            if cursor in self._pages or len(self._pages) > self.depth:
                 return
-            self._pages[key] = self._pool.submit(self._read, cursor, lister)
+            self._pages[cursor] = self._pool.submit(self._read, cursor, lister)
 
-    def committed(self, cursor: dict[str, Any]) -> None:
+    def committed(self, cursor: MailboxCursor) -> None:
         """The page's data is stored: forget it (its memory is freed)."""
         with self._lock:
-            self._pages.pop(cursor_key(cursor), None)
+            self._pages.pop(cursor, None)
 
     def close(self) -> None:
         with self._lock:
             self._pages.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _read(self, cursor: dict[str, Any], lister: Any) -> FetchedPage:
-        page: FetchedPage = lister(cursor)
+    def _read(self, cursor: MailboxCursor, lister: Lister) -> FetchedPage:
+        page = lister(cursor)
         progress = run_progress(self.run_id)
         progress.listed(page.estimate)
         with session_scope() as session:

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from prefect import task
 
 from models.db import session_scope
+from models.mailbox import MailboxCheckpoint
 from models.queries.message_errors import retryable_message_ids
 from models.queries.sync_runs import get_sync_run
+from models.runs import SyncCheckpoint, SyncParameters
 from receipt_sync.settings import get_settings
+from tasks.cursor import MailboxCursor
 from tasks.progress import run_progress
 from tasks.retry import transient_retries
 from tasks.sources import mail_source, quota_units
-from tasks.sync_pages import MailboxCursor
 
 DAYS_PER_MONTH = 30.44
 SINCE_MARGIN = timedelta(minutes=10)
@@ -26,12 +27,17 @@ SINCE_MARGIN = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class SyncPlan:
-    cursor: dict[str, Any] | None  # the first page to process; None: nothing to list
+    """Where a sync starts, saved as the run's checkpoint (`checkpoint`) before its first page."""
+
+    cursor: MailboxCursor | None  # the first page to process; None: nothing to list
     history_id: str | None  # the mailbox's incremental starting point once the run completes
     note: str  # said in the run's log
 
+    def checkpoint(self) -> SyncCheckpoint:
+        return {"cursor": self.cursor.to_dict() if self.cursor else None, "history_id": self.history_id}
 
-def sync_window(parameters: dict[str, Any], now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+
+def sync_window(parameters: SyncParameters, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
     """`[after, before)` of a run: `range` is inclusive of both dates; otherwise the last `months_back` months."""
     if parameters.get("mode") == "range":
         start, end = parameters.get("from_date"), parameters.get("to_date")
@@ -42,7 +48,7 @@ def sync_window(parameters: dict[str, Any], now: datetime | None = None) -> tupl
     return (now or datetime.now(UTC)) - timedelta(days=months * DAYS_PER_MONTH), None
 
 
-def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dict[str, Any]) -> MailboxCursor:
+def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: SyncParameters) -> MailboxCursor:
     after, before = sync_window(parameters)
     return MailboxCursor(
         phase="full",
@@ -60,19 +66,21 @@ def _full_cursor(run_id: int, business_id: int, mailbox_id: int, parameters: dic
     name="plan-sync",
     **transient_retries(),
 )
-def plan_sync(run_id: int, mailbox_checkpoint: dict[str, Any] | None, force_full: bool = False) -> SyncPlan:
+def plan_sync(run_id: int, mailbox_checkpoint: MailboxCheckpoint | None, force_full: bool = False) -> SyncPlan:
     """Choose the first page; the plan is saved as the run's checkpoint so a rerun resumes from it."""
     with session_scope() as session:
         run = get_sync_run(session, run_id)
         business_id, mailbox_id, mode = run.business_id, run.mailbox_id or 0, run.mode
-        parameters, checkpoint = dict(run.parameters or {}), dict(run.checkpoint or {})
+        parameters: SyncParameters = {**(run.parameters or {})}
+        checkpoint: SyncCheckpoint = {**(run.checkpoint or {})}
     if "cursor" in checkpoint and not force_full:
-        return SyncPlan(checkpoint["cursor"], checkpoint.get("history_id"), "resuming from the run's checkpoint")
+        cursor = MailboxCursor.stored(checkpoint["cursor"])
+        return SyncPlan(cursor, checkpoint.get("history_id"), "resuming from the run's checkpoint")
     plan = _fresh_plan(run_id, business_id, mailbox_id, mode, parameters, mailbox_checkpoint, force_full)
     source = mail_source(mailbox_id, str(run_id))
     with session_scope() as session:
         run = get_sync_run(session, run_id)
-        run.checkpoint = {"cursor": plan.cursor, "history_id": plan.history_id}
+        run.checkpoint = plan.checkpoint()
         run.mailbox_messages = getattr(source, "messages_total", None)  # Gmail's profile says; an mbox cannot
     return plan
 
@@ -82,24 +90,24 @@ def _fresh_plan(
     business_id: int,
     mailbox_id: int,
     mode: str,
-    parameters: dict[str, Any],
-    mailbox_checkpoint: dict[str, Any] | None,
+    parameters: SyncParameters,
+    mailbox_checkpoint: MailboxCheckpoint | None,
     force_full: bool,
 ) -> SyncPlan:
     source = mail_source(mailbox_id, str(run_id))
     full = _full_cursor(run_id, business_id, mailbox_id, {**parameters, "mode": mode})
     stored = (mailbox_checkpoint or {}).get("history_id")
     if mode == "range":
-        return SyncPlan(full.to_dict(), None, "range sync of the requested dates")
+        return SyncPlan(full, None, "range sync of the requested dates")
     current = source.current_history_id()
     run_progress(run_id).spent(quota_units(source, "profile"))
     if full.retry_failed:
-        return SyncPlan(full.to_dict(), current, "reprocessing failed messages: full pass of the window")
+        return SyncPlan(full, current, "reprocessing failed messages: full pass of the window")
     if mode == "full" or force_full:
         note = "history id expired: full sync of the window instead" if force_full else "full sync of the window"
-        return SyncPlan(full.to_dict(), current, note)
+        return SyncPlan(full, current, note)
     if not stored or current is None:
-        return SyncPlan(full.to_dict(), current, "no stored history id yet: full sync of the window")
+        return SyncPlan(full, current, "no stored history id yet: full sync of the window")
     if str(current) == str(stored) and not _has_retryable(business_id):
         return SyncPlan(None, stored, "mailbox unchanged since the last sync")
     cursor = MailboxCursor(
@@ -110,7 +118,7 @@ def _fresh_plan(
         after=_listed_since((mailbox_checkpoint or {}).get("history_at")),
         query=get_settings().gmail_receipt_query,
     )
-    return SyncPlan(cursor.to_dict(), current, f"incremental sync from history id {stored}")
+    return SyncPlan(cursor, current, f"incremental sync from history id {stored}")
 
 
 def _listed_since(history_at: str | None) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from typing import Any
 from uuid import UUID
 
 from prefect import task
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from models.db import session_scope
 from models.deletion import DeletionRun
+from models.mailbox import MailboxCheckpoint
 from models.queries.businesses import get_business
 from models.queries.deletions import active_deletion_run
 from models.queries.mailboxes import mailbox_for_business, mark_needs_reauth, save_mailbox_checkpoint
@@ -32,7 +32,7 @@ from models.queries.sync_runs import (
     stale_thresholds,
     sync_run_by_flow_run,
 )
-from models.runs import SyncRun
+from models.runs import SyncCheckpoint, SyncParameters, SyncRun
 from receipt_sync.errors import (
     DeletionAlreadyRunning,
     MailboxAuthError,
@@ -40,6 +40,7 @@ from receipt_sync.errors import (
     RunRecordMissing,
     SyncAlreadyRunning,
 )
+from receipt_sync.jsontypes import JsonObject
 from receipt_sync.polling import repeating
 from receipt_sync.settings import get_settings
 from services.sweep import yield_sweep
@@ -48,10 +49,12 @@ from tasks.progress import run_progress
 
 @dataclass(frozen=True)
 class OpenedRun:
+    """The run a flow run works on, and where its mailbox's incremental sync starts."""
+
     run_id: int
     mailbox_id: int
-    checkpoint: dict[str, Any] | None
-    mailbox_checkpoint: dict[str, Any] | None
+    checkpoint: SyncCheckpoint | None
+    mailbox_checkpoint: MailboxCheckpoint | None
     took_over_stale_run: bool = False
 
 
@@ -68,7 +71,7 @@ def _claim(session: Session, run: SyncRun, flow_run_id: str | None) -> bool:
 
 @task(name="open-sync-run")
 def open_sync_run(
-    business_id: int, mode: str, parameters: dict[str, Any], sync_run_id: int | None, flow_run_id: str | None
+    business_id: int, mode: str, parameters: SyncParameters, sync_run_id: int | None, flow_run_id: str | None
 ) -> OpenedRun | None:
     """Claim the queued run the API created, resume this flow run's own run (a Prefect retry), or create one.
 
@@ -178,13 +181,13 @@ class SyncSummary:
                    run.duplicates_skipped, run.errors_count, seconds, run.sweep_status, run.sweep_messages_scanned,
                    run.sweep_receipts_saved)  # fmt: skip
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         """The flow run's result data (Prefect stores it; the CLI prints it as JSON)."""
         return asdict(self)
 
 
 @task(name="complete-sync-run")
-def complete_sync_run(run_id: int, mailbox_checkpoint: dict[str, Any] | None) -> SyncSummary:
+def complete_sync_run(run_id: int, mailbox_checkpoint: MailboxCheckpoint | None) -> SyncSummary:
     """Mark the run completed and move the mailbox's incremental starting point; returns its summary."""
     with session_scope() as session:
         run = get_sync_run(session, run_id)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from prefect import task
+from sqlalchemy.orm import Session
 
 from models.db import session_scope
 from models.mailbox import MailboxConnection
@@ -21,18 +21,21 @@ from models.queries.mailboxes import save_mailbox_checkpoint
 from models.queries.sweep import count_deferred, start_walk, sweep_enabled
 from models.queries.sync_runs import get_sync_run
 from models.runs import SyncRun
+from tasks.cursor import MailboxCursor, sweep_cursor
 from tasks.retry import transient_retries
-from tasks.sync_pages import MailboxCursor, PageOutcome, process_page, sweep_cursor
+from tasks.sync_pages import PageOutcome, process_page
 
 
 @dataclass(frozen=True)
 class SweepPlan:
-    cursor: dict[str, Any] | None  # the first sweep page; None: nothing to sweep
+    """Where a run's sweep starts."""
+
+    cursor: MailboxCursor | None  # the first sweep page; None: nothing to sweep
     note: str  # said in the run's log
 
 
 @task(name="plan-sweep", **transient_retries())
-def plan_sweep(run_id: int, listed: dict[str, Any] | None, history_id: str | None) -> SweepPlan:
+def plan_sweep(run_id: int, listed: MailboxCursor | None, history_id: str | None) -> SweepPlan:
     """Where the run's sweep starts, saved with the mailbox's incremental starting point (so a run stopped
     during its sweep has already moved it). A full listing by the receipt query starts a walk of its window
     when none is pending; `listed` is the first cursor of the run's own pages."""
@@ -47,13 +50,13 @@ def plan_sweep(run_id: int, listed: dict[str, Any] | None, history_id: str | Non
         if not sweep_enabled(session, run.business_id):
             run.sweep_status = "off"
             return SweepPlan(None, "switched off for this business: only what the receipt query lists is read")
-        note = _begin_walk(session, run, mailbox, MailboxCursor.from_dict(listed) if listed else None)
+        note = _begin_walk(session, run, mailbox, listed)
         cursor = _first_cursor(session, run.business_id, mailbox)
         run.sweep_status = "running" if cursor else "done"
-        return SweepPlan(cursor.to_dict() if cursor else None, note if cursor else "nothing left to sweep")
+        return SweepPlan(cursor, note if cursor else "nothing left to sweep")
 
 
-def _begin_walk(session: Any, run: SyncRun, mailbox: MailboxConnection, listed: MailboxCursor | None) -> str:
+def _begin_walk(session: Session, run: SyncRun, mailbox: MailboxConnection, listed: MailboxCursor | None) -> str:
     if mailbox.sweep_cursor is not None:
         return "resuming the sweep where it stopped"
     if listed is None or listed.phase != "full" or listed.remaining is not None:
@@ -66,7 +69,7 @@ def _begin_walk(session: Any, run: SyncRun, mailbox: MailboxConnection, listed: 
     return "sweeping the rest of the window"
 
 
-def _first_cursor(session: Any, business_id: int, mailbox: MailboxConnection) -> MailboxCursor | None:
+def _first_cursor(session: Session, business_id: int, mailbox: MailboxConnection) -> MailboxCursor | None:
     """The backlog of deferred messages first (new mail, few), then the window walk."""
     if count_deferred(session, business_id):
         return MailboxCursor(phase="deferred", business_id=business_id, mailbox_id=mailbox.id)
@@ -80,7 +83,7 @@ def _first_cursor(session: Any, business_id: int, mailbox: MailboxConnection) ->
     task_run_name="sweep-page-{page_number}",
     **transient_retries(),
 )
-def sweep_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutcome:
+def sweep_page(run_id: int, cursor: MailboxCursor, page_number: int) -> PageOutcome:
     """One page of the sweep: ids the ledger holds are skipped unfetched; the rest are fetched a few at a time
     until the run is asked to yield, analysed and stored with the walk's new place in one transaction."""
     return process_page(run_id, cursor)

@@ -8,9 +8,8 @@ page's receipts, so a checkpoint never points past work that was not committed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from prefect import get_run_logger, task
 
@@ -19,12 +18,14 @@ from models.db import session_scope
 from models.queries.ingest import defer_messages, insert_receipt, record_processed
 from models.queries.message_errors import retryable_message_ids
 from models.queries.sweep import advance_walk, deferred_page, walk_cursor
+from models.receipt import NewDocument, NewReceipt
 from models.runs import SyncRun
 from receipt_sync.isolation import shared_analyser
 from receipt_sync.mail.base import FetchFailure, RawMessage
 from receipt_sync.pipeline import AnalysedMessage, MessageError
 from receipt_sync.settings import get_settings
 from receipt_sync.storage import Storage, content_hash, document_key, open_storage
+from tasks.cursor import MailboxCursor, sweep_cursor
 from tasks.new_mail import split_new_mail
 from tasks.page_pipeline import FetchedPage, run_pipeline
 from tasks.progress import run_progress
@@ -34,39 +35,14 @@ from tasks.sources import mail_source, quota_units
 MESSAGE_ERRORS_KEPT = 200
 ERROR_TEXT_LIMIT = 500
 ANALYSIS_SLICE = 20  # messages analysed between two progress reports
-
-
-SWEEP_PHASES = ("deferred", "sweep")
 SWEEP_PAGE_SIZE = 100  # smaller pages than the query's: a sweep that yields has less of a page to finish
 
 
 @dataclass(frozen=True)
-class MailboxCursor:
-    """Where the next page starts: a listing page token (`full`; `sweep`: the whole window, no query), a history
-    position (`history`), or the ledger row after which the messages left to the sweep continue (`deferred`)."""
-
-    phase: str  # "full" | "history" | "deferred" | "sweep"
-    business_id: int
-    mailbox_id: int
-    page_token: str | None = None
-    start_history_id: str | None = None
-    after: str | None = None
-    before: str | None = None
-    query: str | None = None
-    remaining: int | None = None
-    retry_failed: bool = False  # reprocessing: fetch again the messages that failed before
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MailboxCursor:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
 class PageOutcome:
-    next_cursor: dict[str, Any] | None
+    """What a page task did: the flow logs it and goes on at `next_cursor` (None: the listing ended)."""
+
+    next_cursor: MailboxCursor | None
     scanned: int
     skipped: int
     fetched: int
@@ -116,62 +92,60 @@ def _retry_first(cursor: MailboxCursor, page_size: int) -> list[str]:
         return retryable_message_ids(session, cursor.business_id, page_size)
 
 
-def _list_page(run_id: int) -> Callable[[dict[str, Any]], FetchedPage]:
+def _list_page(run_id: int) -> Callable[[MailboxCursor], FetchedPage]:
     """A lister for the run's pipeline: one page of ids (deduplicated, cut at the run's cap) at a cursor."""
 
-    def lister(cursor: dict[str, Any]) -> FetchedPage:
-        cur = MailboxCursor.from_dict(cursor)
+    def lister(cur: MailboxCursor) -> FetchedPage:
         ids, next_token, estimate, history_id, later = _list_ids(cur, run_id)
         ids = list(dict.fromkeys(ids))
         ids = ids[: cur.remaining] if cur.remaining is not None else ids
-        sweep = cur.phase in SWEEP_PHASES
-        page = FetchedPage(ids, next_token, estimate, history_id, retry_failed=cur.retry_failed, sweep=sweep)
+        page = FetchedPage(ids, next_token, estimate, history_id, retry_failed=cur.retry_failed, sweep=cur.sweep)
         page.deferred = later
         return page
 
     return lister
 
 
-def _upload(storage: Storage, business_id: int, message: AnalysedMessage) -> list[dict[str, Any]]:
-    rows = []
+def _upload(storage: Storage, business_id: int, message: AnalysedMessage) -> list[NewDocument]:
+    rows: list[NewDocument] = []
     for doc in message.documents:
         digest = content_hash(doc.data)
         key = document_key(business_id, digest)
         storage.put(key, doc.data, doc.content_type)
         rows.append(
-            {
-                "kind": doc.kind,
-                "filename": (doc.filename or None) and doc.filename[:500],
-                "content_type": doc.content_type[:200],
-                "content_hash": digest,
-                "storage_key": key,
-                "size_bytes": len(doc.data),
-            }
+            NewDocument(
+                kind=doc.kind,
+                filename=(doc.filename or None) and doc.filename[:500],
+                content_type=doc.content_type[:200],
+                content_hash=digest,
+                storage_key=key,
+                size_bytes=len(doc.data),
+            )
         )
     return rows
 
 
-def _receipt_values(cursor: MailboxCursor, run_id: int, message: AnalysedMessage) -> dict[str, Any]:
+def _receipt_values(cursor: MailboxCursor, run_id: int, message: AnalysedMessage) -> NewReceipt:
     ext, email = message.extraction, message.email
-    return {
-        "business_id": cursor.business_id,
-        "mailbox_id": cursor.mailbox_id,
-        "source_message_id": message.message_id,
-        "thread_id": message.thread_id,
-        "subject": email.subject[:2000] if email.subject else None,
-        "sender": email.sender[:500] if email.sender else None,
-        "received_at": message.received_at,
-        "vendor": ext.vendor[:300] if ext.vendor else None,
-        "total": ext.total,
-        "currency": ext.currency,
-        "receipt_date": ext.date,
-        "document_number": ext.document_number[:100] if ext.document_number else None,
-        "is_credit_note": ext.is_credit_note,
-        "confidence": ext.confidence,
-        "reasons": ext.reasons,
-        "status": "new" if ext.is_receipt else "needs_review",  # a borderline candidate waits for a person
-        "sync_run_id": run_id,
-    }
+    return NewReceipt(
+        business_id=cursor.business_id,
+        mailbox_id=cursor.mailbox_id,
+        source_message_id=message.message_id,
+        thread_id=message.thread_id,
+        subject=email.subject[:2000] if email.subject else None,
+        sender=email.sender[:500] if email.sender else None,
+        received_at=message.received_at,
+        vendor=ext.vendor[:300] if ext.vendor else None,
+        total=ext.total,
+        currency=ext.currency,
+        receipt_date=ext.date,
+        document_number=ext.document_number[:100] if ext.document_number else None,
+        is_credit_note=ext.is_credit_note,
+        confidence=ext.confidence,
+        reasons=ext.reasons,
+        status="new" if ext.is_receipt else "needs_review",  # a borderline candidate waits for a person
+        sync_run_id=run_id,
+    )
 
 
 def _analyse(run_id: int, fetched: list[RawMessage | FetchFailure]) -> list[AnalysedMessage | MessageError]:
@@ -207,26 +181,25 @@ def _next_cursor(cursor: MailboxCursor, next_token: str | None, listed: int) -> 
     task_run_name="sync-page-{page_number}",
     **transient_retries(),
 )
-def sync_page(run_id: int, cursor: dict[str, Any], page_number: int) -> PageOutcome:
+def sync_page(run_id: int, cursor: MailboxCursor, page_number: int) -> PageOutcome:
     """Take the page (read ahead while the previous one was stored), start reading the next one, analyse and
     store this one in one transaction."""
     return process_page(run_id, cursor)
 
 
-def process_page(run_id: int, cursor: dict[str, Any]) -> PageOutcome:
+def process_page(run_id: int, cur: MailboxCursor) -> PageOutcome:
     """One page of any phase; a sweep page that was told to yield keeps its place (the cursor does not move
     past what was not fetched) and reads nothing ahead."""
-    cur = MailboxCursor.from_dict(cursor)
-    sweep = cur.phase in SWEEP_PHASES
+    sweep = cur.sweep
     pipeline = run_pipeline(run_id, cur.mailbox_id, cur.business_id)
     lister = _list_page(run_id)
-    page = pipeline.take(cursor, lister)
+    page = pipeline.take(cur, lister)
     nxt = cur if page.stopped else _next_cursor(cur, page.next_token, len(page.ids))
     if sweep and nxt is None:
         nxt = _walk_after_backlog(cur)
     yielded = page.stopped or (sweep and pipeline.yield_requested())
     if nxt is not None and not yielded:
-        pipeline.read_ahead(nxt.to_dict(), lister)
+        pipeline.read_ahead(nxt, lister)
     results = _analyse(run_id, page.fetched)
     storage = open_storage()
     uploads = {r.message_id: _upload(storage, cur.business_id, r) for r in results if _is_receipt(r)}
@@ -241,9 +214,9 @@ def process_page(run_id: int, cursor: dict[str, Any]) -> PageOutcome:
     else:
         percent = _commit_progress(run_id, counters, errors, nxt, page.estimate)
     run_progress(run_id).committed(page.ids)
-    pipeline.committed(cursor)
+    pipeline.committed(cur)
     return PageOutcome(
-        next_cursor=nxt.to_dict() if nxt and not yielded else None,
+        next_cursor=nxt if not yielded else None,
         scanned=len(page.ids),
         skipped=len(page.skipped),
         fetched=len(page.fetched),
@@ -264,18 +237,6 @@ def _walk_after_backlog(cur: MailboxCursor) -> MailboxCursor | None:
     with session_scope() as session:
         walk = walk_cursor(session, cur.mailbox_id)
     return sweep_cursor(cur.business_id, cur.mailbox_id, walk) if walk is not None else None
-
-
-def sweep_cursor(business_id: int, mailbox_id: int, walk: dict[str, Any]) -> MailboxCursor:
-    """The cursor of the next page of a window walk (the mailbox's `sweep_cursor`): every message, no query."""
-    return MailboxCursor(
-        phase="sweep",
-        business_id=business_id,
-        mailbox_id=mailbox_id,
-        page_token=walk.get("page_token"),
-        after=walk.get("after"),
-        before=walk.get("before"),
-    )
 
 
 def _error_entry(error: MessageError) -> dict[str, str]:
@@ -309,7 +270,7 @@ def _store(
     cur: MailboxCursor,
     run_id: int,
     results: list[AnalysedMessage | MessageError],
-    uploads: dict[str, list],
+    uploads: dict[str, list[NewDocument]],
     deferred: list[str],
 ) -> tuple[int, int]:
     """Insert receipts and ledger rows (and the new mail left to the sweep) in one transaction; returns (saved,

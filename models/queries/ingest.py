@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.ledger import DEFERRED, FAILED_OUTCOMES, MAX_TRANSIENT_ATTEMPTS, ProcessedMessage
-from models.receipt import Receipt, ReceiptDocument
+from models.receipt import NewDocument, NewReceipt, Receipt, ReceiptDocument
 
 
 def _insert(session: Session, table: Any) -> Insert:
@@ -95,7 +95,7 @@ def defer_messages(session: Session, business_id: int, message_ids: Sequence[str
     return len(session.execute(stmt.returning(ProcessedMessage.id)).all())
 
 
-def insert_receipt(session: Session, values: dict[str, Any], documents: Sequence[dict[str, Any]]) -> int | None:
+def insert_receipt(session: Session, values: NewReceipt, documents: Sequence[NewDocument]) -> int | None:
     """Insert a receipt and its documents; None when the message's receipt was already stored."""
     stmt = _insert(session, Receipt).values(values)
     stmt = stmt.on_conflict_do_nothing(index_elements=["business_id", "source_message_id"])

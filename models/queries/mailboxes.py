@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
-from models.mailbox import MailboxConnection
+from models.mailbox import MailboxCheckpoint, MailboxConnection
 from receipt_sync.errors import MailboxNotConnected
 
 
@@ -73,7 +72,7 @@ def mark_needs_reauth(session: Session, mailbox_id: int, reason: str) -> None:
         mailbox.status_reason = reason
 
 
-def save_mailbox_checkpoint(session: Session, mailbox_id: int, checkpoint: dict[str, Any]) -> None:
+def save_mailbox_checkpoint(session: Session, mailbox_id: int, checkpoint: MailboxCheckpoint) -> None:
     mailbox = session.get(MailboxConnection, mailbox_id)
     if mailbox is not None:
         mailbox.sync_checkpoint = {**(mailbox.sync_checkpoint or {}), **checkpoint}

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from models.receipt import RECEIPT_STATUSES, Receipt, ReceiptDocument
+from models.receipt import RECEIPT_STATUSES, Receipt, ReceiptCorrections, ReceiptDocument
 from receipt_sync.errors import InvalidRequest, NotFoundError
 
 CORRECTABLE_FIELDS = ("vendor", "total", "currency", "receipt_date", "document_number")
@@ -162,7 +162,9 @@ def _json_value(value: object) -> object:
     return value
 
 
-def update_review(session: Session, receipt: Receipt, *, status: str | None, corrections: dict[str, Any]) -> Receipt:
+def update_review(
+    session: Session, receipt: Receipt, *, status: str | None, corrections: ReceiptCorrections
+) -> Receipt:
     """Set the review status and apply corrected fields, remembering each field's extracted value."""
     if status is not None:
         if status not in RECEIPT_STATUSES:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import String, cast, exists, func, select
 from sqlalchemy.orm import Session
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.business import Business
 from models.ledger import DEFERRED, ProcessedMessage
-from models.mailbox import MailboxConnection
+from models.mailbox import MailboxConnection, WalkCursor
 from models.runs import SyncRun
 
 
@@ -41,7 +40,7 @@ def count_deferred(session: Session, business_id: int) -> int:
 
 def start_walk(
     session: Session, mailbox: MailboxConnection, after: str | None, before: str, estimate: int | None
-) -> dict[str, Any]:
+) -> WalkCursor:
     """Begin walking the window `[after, before)` from its newest message."""
     mailbox.sweep_cursor = {
         "after": after,
@@ -62,7 +61,7 @@ def advance_walk(session: Session, mailbox_id: int, page_token: str | None, list
     if page_token is None:
         mailbox.sweep_cursor, mailbox.sweep_completed_at = None, utcnow()
         return
-    cursor = dict(mailbox.sweep_cursor)
+    cursor: WalkCursor = {**mailbox.sweep_cursor}
     cursor.update(page_token=page_token, listed=int(cursor.get("listed") or 0) + listed)
     cursor["estimate"] = cursor.get("estimate") or estimate
     mailbox.sweep_cursor = cursor
@@ -88,10 +87,10 @@ def last_walk_finished(session: Session, business_id: int) -> datetime | None:
     )
 
 
-def walk_cursor(session: Session, mailbox_id: int) -> dict[str, Any] | None:
+def walk_cursor(session: Session, mailbox_id: int) -> WalkCursor | None:
     """The mailbox's pending window walk, or None."""
     mailbox = session.get(MailboxConnection, mailbox_id)
-    return dict(mailbox.sweep_cursor) if mailbox is not None and mailbox.sweep_cursor else None
+    return {**mailbox.sweep_cursor} if mailbox is not None and mailbox.sweep_cursor else None
 
 
 def mailboxes_with_sweep_work(session: Session, mailbox_ids: Iterable[int]) -> set[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.deletion import DeletionRun
-from models.runs import ACTIVE_STATUSES, SyncRun
+from models.runs import ACTIVE_STATUSES, SyncParameters, SyncRun
 from receipt_sync import process_identity
 from receipt_sync.errors import DeletionAlreadyRunning, NotFoundError, SyncAlreadyRunning
 from receipt_sync.settings import Settings
@@ -35,7 +35,7 @@ def create_sync_run(
     mailbox_id: int | None,
     mode: str,
     trigger: str,
-    parameters: dict[str, Any],
+    parameters: SyncParameters,
     rerun_of: SyncRun | None = None,
 ) -> SyncRun:
     """Insert a queued run; the partial unique index turns a concurrent second request into `SyncAlreadyRunning`.
