@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.middleware import BodyGuard, redact_infrastructure
 from api.routes import deletions, health, jobs, receipts, sync, tokens
 from receipt_sync import errors as e
+from receipt_sync.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def _status_for(exc: e.ReceiptSyncError) -> int:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.ReceiptSyncError)
     status = _status_for(exc)
-    details: dict[str, Any] = dict(getattr(exc, "details", {}) or {})
+    details: JsonObject = dict(getattr(exc, "details", {}) or {})  # the error body's extra fields
     if isinstance(exc, e.OrchestratorUnavailable):
         details["action"] = exc.action
     if status >= 500 and not isinstance(exc, e.OrchestratorUnavailable | e.StorageError):

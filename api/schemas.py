@@ -10,9 +10,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from api.middleware import redact_infrastructure
+from models.deletion import DeletionSelector, ReceiptFilter
 from models.queries.deletions import MAX_IDS as MAX_DELETION_IDS
 from models.queries.deletions import DeletionSummary, deletion_summary
-from models.runs import SyncRun
+from models.receipt import ReceiptCorrections
+from models.runs import SyncParameters, SyncRun
+from receipt_sync.jsontypes import JsonObject
 from services.deletion_requests import DeletionView
 from services.job_health import JobHealth
 from services.message_errors import run_message_errors
@@ -71,7 +74,7 @@ class SyncRequest(BaseModel):
             raise ValueError("mode 'range' needs from_date and to_date")
         return self
 
-    def flow_parameters(self) -> dict[str, Any]:
+    def flow_parameters(self) -> SyncParameters:
         """The flow's parameters (ids and plain values only; dates as ISO strings)."""
         return {
             "mode": self.mode,
@@ -138,7 +141,7 @@ class SyncRunPublic(BaseModel):
     trigger: str
     rerun_of_id: int | None
     flow_run_id: str | None
-    parameters: dict[str, Any] | None
+    parameters: JsonObject | None  # the run's stored parameters, as they are
     pages_done: int
     messages_scanned: int
     receipts_saved: int
@@ -246,7 +249,7 @@ class ReceiptPublic(BaseModel):
     is_credit_note: bool
     confidence: float
     status: str
-    corrected_fields: dict[str, Any] | None
+    corrected_fields: JsonObject | None  # {field: {extracted, corrected}}, as stored
     created_at: datetime
 
 
@@ -272,11 +275,11 @@ class ReceiptUpdate(BaseModel):
     receipt_date: date | None = None
     document_number: bounded_str(100) | None = None
 
-    def corrections(self) -> dict[str, Any]:
+    def corrections(self) -> ReceiptCorrections:
         fields = self.model_fields_set - {"status"}
-        values = {name: getattr(self, name) for name in fields}
+        values = ReceiptCorrections(**{name: getattr(self, name) for name in fields})  # type: ignore[typeddict-item]
         if values.get("currency"):
-            values["currency"] = values["currency"].upper()
+            values["currency"] = (values["currency"] or "").upper()
         return values
 
 
@@ -331,13 +334,13 @@ class DeletionRequest(BaseModel):
             raise ValueError('give exactly one of "all": true, "ids": [...] or "filter": {...}')
         return self
 
-    def selector(self) -> dict[str, Any]:
+    def selector(self) -> DeletionSelector:
         if self.all:
             return {"all": True}
         if self.ids is not None:
             return {"ids": self.ids}
         assert self.filter is not None
-        return {"filter": self.filter.model_dump(mode="json", exclude_none=True)}
+        return {"filter": ReceiptFilter(**self.filter.model_dump(mode="json", exclude_none=True))}
 
 
 class DeletionFailurePublic(BaseModel):

@@ -16,14 +16,17 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from receipt_sync.jsontypes import JsonObject
+
 if TYPE_CHECKING:
-    from models.runs import SyncRun
+    from models.runs import SyncParameters, SyncRun
     from receipt_sync.settings import Settings
     from services.demo import DemoScore
 
 
-def run_gmail_sync(business_id: int, **params: Any) -> dict[str, Any]:
-    """The `gmail-sync` flow called in this process (the embedded default), tagged like a deployment run."""
+def run_gmail_sync(business_id: int, **params: Any) -> JsonObject:
+    """The `gmail-sync` flow called in this process (the embedded default), tagged like a deployment run; its
+    result (tasks/runs.py `SyncSummary.as_dict`)."""
     from prefect import tags
 
     from flows.gmail_sync import gmail_sync
@@ -38,7 +41,7 @@ def require_mailbox(session: Session, business_id: int) -> int:
     return require_mailbox(session, business_id)
 
 
-def request_sync(session: Session, settings: Settings, business_id: int, parameters: dict[str, Any]) -> SyncRun:
+def request_sync(session: Session, settings: Settings, business_id: int, parameters: SyncParameters) -> SyncRun:
     from services.sync_requests import request_sync
 
     return request_sync(session, settings, business_id=business_id, parameters=parameters, trigger="cli")

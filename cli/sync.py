@@ -6,9 +6,10 @@ click, so a bad value is a usage error), the window, the business and its mailbo
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,6 +17,8 @@ from rich.table import Table
 from cli import deferred
 from cli.common import DAY, BusinessOpt, console, out, print_json, require_business, session
 from cli.progress import run_with_progress, sync_in_process
+from models.runs import SyncParameters
+from receipt_sync.jsontypes import JsonObject
 from receipt_sync.settings import get_settings
 
 if TYPE_CHECKING:
@@ -26,6 +29,27 @@ class SyncMode(StrEnum):
     incremental = "incremental"
     full = "full"
     range = "range"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What `receipts sync` was asked for, as the `gmail-sync` flow takes it (dates as dates)."""
+
+    mode: str
+    from_date: date | None
+    to_date: date | None
+    months_back: int
+    max_messages: int | None
+
+    def parameters(self) -> SyncParameters:
+        """As the run record stores them (dates ISO)."""
+        return SyncParameters(
+            mode=self.mode,
+            from_date=self.from_date.isoformat() if self.from_date else None,
+            to_date=self.to_date.isoformat() if self.to_date else None,
+            months_back=self.months_back,
+            max_messages=self.max_messages,
+        )
 
 
 def _check_window(mode: SyncMode, from_date: date | None, to_date: date | None) -> None:
@@ -52,25 +76,25 @@ def sync(
     """Run a sync now: in this process, or queued on the deployment's work pool with --deployment."""
     start, end = (from_date.date() if from_date else None), (to_date.date() if to_date else None)
     _check_window(mode, start, end)
-    params: dict[str, Any] = {"mode": mode.value, "from_date": start, "to_date": end}
-    params.update(months_back=months_back, max_messages=max_messages)
+    options = SyncOptions(mode.value, start, end, months_back, max_messages)
     if deployment:
-        print_json(_request_through_deployment(business, params))
+        print_json(_request_through_deployment(business, options))
         return
     with session() as db:  # refuse before Prefect starts, with the one line that says what to do
         require_business(db, business)
         deferred.require_mailbox(db, business)
-    summary = run_with_progress(business, f"syncing business {business}", lambda: sync_in_process(business, **params))
+    summary = run_with_progress(
+        business, f"syncing business {business}", lambda: sync_in_process(business, **asdict(options))
+    )
     print_json(summary)
 
 
-def _request_through_deployment(business_id: int, params: dict[str, Any]) -> dict[str, Any]:
+def _request_through_deployment(business_id: int, options: SyncOptions) -> JsonObject:
     """Queue the sync on the deployment's work pool; refused (nothing left queued) when a run is active or
     Prefect cannot take it."""
-    flow_params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
     with session() as db:
         require_business(db, business_id)
-        run = deferred.request_sync(db, get_settings(), business_id, flow_params)
+        run = deferred.request_sync(db, get_settings(), business_id, options.parameters())
         return {"sync_run_id": run.id, "flow_run_id": run.flow_run_id, "status": run.status}
 
 
@@ -87,7 +111,8 @@ def demo(
     _print_demo(summary, deferred.score_demo(business_id, truth))
 
 
-def _print_demo(summary: dict[str, Any], score: DemoScore) -> None:
+def _print_demo(summary: JsonObject, score: DemoScore) -> None:
+    """`summary`: the flow run's result (tasks/runs.py `SyncSummary.as_dict`)."""
     table = Table("vendor", "total", "currency", "date", "document number", title="Receipts found (first 15)")
     for row in score.sample:
         table.add_row(*(str(v) if v is not None else "—" for v in row))

@@ -19,7 +19,6 @@ import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
@@ -31,6 +30,7 @@ from deployments import automations, capacity
 from models.db import session_scope
 from models.queries import mailboxes as mailbox_queries
 from receipt_sync.errors import ConfigurationError
+from receipt_sync.jsontypes import JsonObject
 from receipt_sync.settings import Settings
 from services import prefect_access
 from services.slots import business_limit_name
@@ -63,7 +63,7 @@ def prefect_executable() -> str:
 ALLOWED_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": {"type": "string", "pattern": "^[0-9]{1,4}$"}}
 
 
-def locked_job_template() -> dict[str, Any]:
+def locked_job_template() -> JsonObject:
     """The process worker's default base job template without the variables a caller could turn into code."""
     template = ProcessWorker.get_default_base_job_template()
     for name in ("command", "working_dir"):

@@ -18,8 +18,9 @@ from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, State
 
-from models.deletion import DeletionRun
+from models.deletion import DeletionRun, DeletionSelector
 from models.queries.deletions import DeletionSummary
+from receipt_sync.jsontypes import JsonObject
 from receipt_sync.retry import JITTER, backoff_delays
 from receipt_sync.settings import get_settings
 from services.slots import business_slot
@@ -104,7 +105,7 @@ def _with_retries(task_fn: Any) -> Any:
     )
 
 
-def _selector_text(selector: dict[str, Any]) -> str:
+def _selector_text(selector: DeletionSelector) -> str:
     """Short enough for a log line even for 100,000 ids."""
     if "ids" in selector:
         return f"ids({len(selector['ids'])})"
@@ -131,7 +132,7 @@ def _fail(deletion_run_id: int, exc: BaseException, logger: Any) -> None:
         logger.exception("JOB_FAIL could not record the failure of deletion run %s", deletion_run_id)
 
 
-def _report(summary: DeletionSummary, seconds: float, logger: Any) -> Any:
+def _report(summary: DeletionSummary, seconds: float, logger: Any) -> State | JsonObject:
     if summary.status in ("completed", "failed"):
         logger.info(
             "JOB_DONE deletion_run=%s status=%s duration=%.1fs processed=%s deleted=%s failed=%s "
@@ -145,7 +146,7 @@ def _report(summary: DeletionSummary, seconds: float, logger: Any) -> Any:
     return _ended(summary.status, summary)
 
 
-def _ended(status: str, summary: DeletionSummary) -> State | dict[str, Any]:
+def _ended(status: str, summary: DeletionSummary) -> State | JsonObject:
     """Paused and cancelled runs end their flow run in a state the Prefect UI shows as such; else the summary
     is the flow run's result (a plain dict, so Prefect can store it as JSON)."""
     where = f"after {summary.processed} of {summary.total} receipts (cursor {summary.cursor})"

@@ -9,16 +9,36 @@ a retry deletes them: they are reported, never counted as deleted.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
+from typing_extensions import TypedDict  # pydantic validates it (DeletionSummary): typing's is refused on 3.11
 
 from models.base import Base, BigId, UTCDateTime, utcnow
 
 DELETION_STATUSES = ("queued", "running", "paused", "completed", "failed", "cancelled")
 ACTIVE_DELETION_STATUSES = ("queued", "running", "paused")
 _ACTIVE_SQL = text("status IN ('queued', 'running', 'paused')")
+
+
+class ReceiptFilter(TypedDict, total=False):
+    """A deletion's filter as stored: the fields given, as strings (dates ISO)."""
+
+    status: str
+    vendor: str
+    currency: str
+    date_from: str
+    date_to: str
+    text: str
+
+
+class DeletionSelector(TypedDict, total=False):
+    """Which receipts a deletion removes, as its run stores it: exactly one of `{"all": true}`, `{"ids": [...]}`
+    or `{"filter": {...}}` (models/queries/deletions.py `normalize_selector` makes sure)."""
+
+    all: bool
+    ids: list[int]
+    filter: ReceiptFilter
 
 
 class DeletionRun(Base):
@@ -38,7 +58,7 @@ class DeletionRun(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("business.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="queued")
-    selector: Mapped[dict[str, Any]] = mapped_column(JSON)
+    selector: Mapped[DeletionSelector] = mapped_column(JSON)
     total: Mapped[int] = mapped_column(Integer, default=0)
     processed: Mapped[int] = mapped_column(Integer, default=0)
     succeeded: Mapped[int] = mapped_column(Integer, default=0)

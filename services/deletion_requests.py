@@ -8,11 +8,10 @@ which continues from the cursor. A deletion and a sync of one business never run
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.deletion import DeletionFailure, DeletionRun
+from models.deletion import DeletionFailure, DeletionRun, DeletionSelector
 from models.queries import deletions as q
 from models.queries.sync_runs import stale_reason, stale_thresholds
 from receipt_sync.errors import DeletionAlreadyRunning
@@ -67,7 +66,7 @@ def _start(session: Session, settings: Settings, run: DeletionRun) -> None:
 
 
 def request_deletion(
-    session: Session, settings: Settings, *, business_id: int, selector: dict[str, Any]
+    session: Session, settings: Settings, *, business_id: int, selector: DeletionSelector
 ) -> DeletionRun:
     """Create the queued run and its flow run, or refuse (409 while a sync or deletion is active, 503)."""
     clear_dead_run(session, settings, business_id)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from models.ledger import MAX_TRANSIENT_ATTEMPTS, ProcessedMessage
 from models.queries.message_errors import failed_messages
-from models.runs import SyncRun
+from models.runs import SyncParameters, SyncRun
 from receipt_sync.settings import Settings
 from services.sync_requests import request_sync
 
@@ -64,7 +63,7 @@ def run_message_errors(run: SyncRun) -> list[dict[str, str]]:
     ]
 
 
-def reprocess_parameters(months_back: int) -> dict[str, Any]:
+def reprocess_parameters(months_back: int) -> SyncParameters:
     """A full pass of the window that fetches failed messages again and skips what was stored."""
     return {
         "mode": "full",

@@ -27,6 +27,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES
 from prefect.states import State, StateType
 
 from receipt_sync.errors import DeploymentMissing, NoWorkerAvailable, OrchestratorUnavailable
+from receipt_sync.jsontypes import JsonObject
 from receipt_sync.settings import Settings
 
 TERMINAL_STATE_TYPES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
@@ -98,7 +99,7 @@ class FlowRunRequest:
     """A flow run to create from a deployment (reached by name: nothing here imports a flow)."""
 
     deployment: str
-    parameters: dict[str, Any]  # the flow's own parameters: JSON, validated by Prefect against the flow
+    parameters: JsonObject  # the flow's own parameters: JSON, validated by Prefect against the flow
     name: str
     tags: list[str]
     work_queue: str | None = None  # None: the deployment's own queue

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,7 @@ from models.queries.sweep import count_deferred, last_walk_finished, set_sweep_e
 from models.queries.sync_runs import active_sync_run, finish_run, latest_sync_run
 from models.runs import SyncRun
 from receipt_sync.errors import MailboxNotConnected
+from receipt_sync.jsontypes import JsonObject
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class SweepState:
     last_run_id: int | None
     last_run_sweep_status: str | None  # pending | running | yielded | done | off
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
+        """The state as JSON: the CLI prints it, the API validates its `SweepPublic` from it."""
         data = dict(self.__dict__)
         data["completed_at"] = self.completed_at.isoformat() if self.completed_at else None
         return data

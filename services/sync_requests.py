@@ -8,7 +8,6 @@ flow run through the deployment, stores its id and commits — all in one transa
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -21,7 +20,7 @@ from models.queries.sync_runs import (
     stale_reason,
     stale_thresholds,
 )
-from models.runs import ACTIVE_STATUSES, SyncRun
+from models.runs import ACTIVE_STATUSES, SyncParameters, SyncRun
 from receipt_sync.errors import (
     MailboxAuthError,
     MailboxNotConnected,
@@ -143,7 +142,7 @@ def request_sync(
     settings: Settings,
     *,
     business_id: int,
-    parameters: dict[str, Any],
+    parameters: SyncParameters,
     trigger: str = "api",
     rerun_of: SyncRun | None = None,
 ) -> SyncRun:
@@ -187,7 +186,7 @@ def rerun(session: Session, settings: Settings, old: SyncRun) -> SyncRun:
     """
     if old.status not in RERUNNABLE and not stale_reason_for(settings, old):
         raise RunStateConflict(f"only failed or cancelled runs can be rerun; run {old.id} is {old.status}")
-    parameters = dict(old.parameters or {"mode": old.mode})
+    parameters: SyncParameters = {**(old.parameters or {"mode": old.mode})}
     parameters.setdefault("mode", old.mode)
     return request_sync(
         session, settings, business_id=old.business_id, parameters=parameters, trigger="rerun", rerun_of=old

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from models.business import Business
 from models.db import session_scope
 from models.mailbox import MailboxConnection
 from models.queries.sync_runs import get_sync_run
-from models.runs import SyncRun
+from models.runs import SyncParameters, SyncRun
 from receipt_sync.settings import get_settings
 from services.prefect_access import flow_run_ui_url
 from services.run_labels import artifact_key, business_tags, sync_run_name
@@ -76,7 +75,7 @@ def run_labels(business_id: int, mode: str, reprocess_failed: bool = False) -> R
     )
 
 
-def _window(parameters: dict[str, Any]) -> str:
+def _window(parameters: SyncParameters) -> str:
     if parameters.get("from_date") or parameters.get("to_date"):
         return f"{parameters.get('from_date') or 'the beginning'} to {parameters.get('to_date') or 'now'}"
     return f"the last {parameters.get('months_back') or 36} months"

@@ -3,7 +3,8 @@ long it waits. Mail errors are not among them: `GmailSource` spent the mail budg
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -37,7 +38,16 @@ def task_retry_delays(retries: int) -> list[float]:
     return backoff_delays(get_settings().task_retry_base_seconds, retries, cap=TASK_RETRY_CAP_SECONDS)
 
 
-def transient_retries() -> dict[str, Any]:
+class TaskRetryOptions(TypedDict):
+    """The retry options of `@task(...)`, as Prefect names them."""
+
+    retries: int
+    retry_delay_seconds: Callable[[int], list[float]]
+    retry_jitter_factor: float
+    retry_condition_fn: Callable[[Any, Any, Any], bool]
+
+
+def transient_retries() -> TaskRetryOptions:
     """The `@task(...)` options of a task that touches the database or storage (`@task(**transient_retries())`)."""
     return {
         "retries": TASK_RETRIES,

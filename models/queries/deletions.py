@@ -6,7 +6,7 @@ Functions take a session and never commit; the caller owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -17,7 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
-from models.deletion import ACTIVE_DELETION_STATUSES, DeletionFailure, DeletionRun
+from models.deletion import (
+    ACTIVE_DELETION_STATUSES,
+    DeletionFailure,
+    DeletionRun,
+    DeletionSelector,
+    ReceiptFilter,
+)
 from models.queries.sync_runs import active_sync_run, get_run, insert_queued_run
 from models.receipt import Receipt, ReceiptDocument
 from receipt_sync import process_identity
@@ -27,6 +33,7 @@ from receipt_sync.errors import (
     RunStateConflict,
     SyncAlreadyRunning,
 )
+from receipt_sync.jsontypes import JsonObject
 
 ERROR_MESSAGE_LIMIT = 2000
 MAX_IDS = 100_000
@@ -42,8 +49,9 @@ def active_deletion_run(session: Session, business_id: int) -> DeletionRun | Non
     ).first()
 
 
-def normalize_selector(selector: dict[str, Any]) -> dict[str, Any]:
-    """Exactly one of `{"all": true}`, `{"ids": [...]}`, `{"filter": {...}}`; anything else is refused."""
+def normalize_selector(selector: Mapping[str, Any]) -> DeletionSelector:
+    """Exactly one of `{"all": true}`, `{"ids": [...]}`, `{"filter": {...}}`; anything else is refused (the
+    selector comes from outside: the API's request body, a test, a caller's JSON)."""
     chosen = [k for k in ("all", "ids", "filter") if selector.get(k) not in (None, False)]
     if len(chosen) != 1:
         raise InvalidRequest('give exactly one of {"all": true}, {"ids": [...]} or {"filter": {...}}')
@@ -64,7 +72,7 @@ def _clean_ids(ids: Any) -> list[int]:
     return sorted(set(ids))
 
 
-def _clean_filter(flt: Any) -> dict[str, str]:
+def _clean_filter(flt: Any) -> ReceiptFilter:
     if not isinstance(flt, dict) or not flt:
         raise InvalidRequest(f'"filter" must be an object with some of: {", ".join(FILTER_FIELDS)}')
     unknown = sorted(set(flt) - set(FILTER_FIELDS))
@@ -76,15 +84,15 @@ def _clean_filter(flt: Any) -> dict[str, str]:
                 date.fromisoformat(str(flt[name]))
             except ValueError:
                 raise InvalidRequest(f'"{name}" must be a date (YYYY-MM-DD)') from None
-    return {k: str(v) for k, v in flt.items() if v is not None}
+    return ReceiptFilter(**{k: str(v) for k, v in flt.items() if v is not None})
 
 
-def selection(business_id: int, selector: dict[str, Any]) -> ColumnElement[bool]:
+def selection(business_id: int, selector: DeletionSelector) -> ColumnElement[bool]:
     """The WHERE clause of the receipts a selector chooses, always inside the business."""
     clauses: list[ColumnElement[bool]] = [Receipt.business_id == business_id]
     if "ids" in selector:
         clauses.append(Receipt.id.in_(selector["ids"]))
-    flt = selector.get("filter") or {}
+    flt: ReceiptFilter = selector.get("filter") or {}
     if "status" in flt:
         clauses.append(Receipt.status == flt["status"])
     if "currency" in flt:
@@ -111,16 +119,16 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def create_deletion_run(session: Session, *, business_id: int, selector: dict[str, Any]) -> DeletionRun:
+def create_deletion_run(session: Session, *, business_id: int, selector: Mapping[str, Any]) -> DeletionRun:
     """Insert a queued run counting its receipts; refused while a sync or another deletion is active.
 
     The partial unique index turns a concurrent second request into `DeletionAlreadyRunning`; the insert runs
     in a savepoint so the caller's transaction survives the refusal.
     """
-    selector = normalize_selector(selector)
+    chosen = normalize_selector(selector)
     _refuse_if_sync_active(session, business_id)
-    total = session.scalar(select(func.count()).select_from(Receipt).where(selection(business_id, selector)))
-    run = DeletionRun(business_id=business_id, selector=selector, status="queued", total=total or 0)
+    total = session.scalar(select(func.count()).select_from(Receipt).where(selection(business_id, chosen)))
+    run = DeletionRun(business_id=business_id, selector=chosen, status="queued", total=total or 0)
     insert_queued_run(session, run, active_deletion_run, DeletionAlreadyRunning, "deletion")
     return run
 
@@ -328,7 +336,7 @@ class DeletionSummary(BaseModel):
     id: int
     business_id: int
     status: str
-    selector: dict[str, Any]
+    selector: DeletionSelector
     total: int
     processed: int
     succeeded: int
@@ -344,10 +352,10 @@ class DeletionSummary(BaseModel):
     finished_at: datetime | None
     created_at: datetime
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return self.model_dump()
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> JsonObject:
         """Times as ISO strings, for an error body."""
         return self.model_dump(mode="json")
 
