@@ -51,13 +51,12 @@ def token_list(
             require_business(db, business)
         rows = [token_summary(t) for t in list_tokens(db, business)]
     if as_json:
-        print_json(rows)
+        print_json([r.as_dict() for r in rows])
         return
     table = Table("id", "prefix", "role", "business", "created", "expires", "state", title="API tokens")
     for r in rows:
-        expires = shown(r["expires_at"]) if r["expires_at"] else "never"
-        table.add_row(str(r["id"]), f"{r['prefix']}…", str(r["role"]), shown(r["business_id"]),
-                      shown(r["created_at"]), expires, str(r["state"]))  # fmt: skip
+        expires = shown(r.expires_at) if r.expires_at else "never"
+        table.add_row(str(r.id), f"{r.prefix}…", r.role, shown(r.business_id), shown(r.created_at), expires, r.state)
     out.print(table)
 
 

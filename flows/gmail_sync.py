@@ -180,6 +180,24 @@ def gmail_sync(
     logger = get_run_logger()
     parameters = _parameters(mode, from_date, to_date, months_back, max_messages, reprocess_failed)
     flow_run_id = str(flow_run.id) if flow_run.id else None
+    run = _open_run(business_id, parameters, sync_run_id, flow_run_id, logger)
+    if not isinstance(run, OpenedRun):
+        return run
+    labels = run_labels(business_id, mode, reprocess_failed)
+    tag_flow_run(flow_run_id, labels.tags)
+    _log_start(logger, business_id, parameters, run.run_id, flow_run_id)
+    started = time.monotonic()
+    summary = _sync_in_slot(business_id, run, labels, logger)
+    _publish_summary(run.run_id, labels)
+    _log_done(logger, business_id, run.run_id, time.monotonic() - started, summary)
+    return Completed(message=state_message(summary), data=summary.as_dict())
+
+
+def _open_run(
+    business_id: int, parameters: SyncParameters, sync_run_id: int | None, flow_run_id: str | None, logger: Any
+) -> OpenedRun | State:
+    """Open (claim) the run record; the state to end the flow run in when there is nothing to do."""
+    mode = parameters["mode"]
     try:
         run = open_sync_run(business_id, mode, parameters, sync_run_id, flow_run_id)
     except RunRecordMissing as exc:  # an orphan of a rolled-back trigger: nothing to do, nothing to alert about
@@ -191,14 +209,11 @@ def gmail_sync(
     if run is None:
         logger.info("JOB_DONE business=%s sync run %s had already completed", business_id, sync_run_id)
         return Completed(message="sync run already completed", data={"status": "completed", "sync_run_id": sync_run_id})
-    labels = run_labels(business_id, mode, reprocess_failed)
-    tag_flow_run(flow_run_id, labels.tags)
-    window = f"{parameters['from_date'] or f'{months_back} months back'}..{parameters['to_date'] or 'now'}"
-    logger.info(
-        "JOB_START business=%s mode=%s window=%s cap=%s sync_run=%s flow_run=%s",
-        business_id, mode, window, max_messages, run.run_id, flow_run_id,
-    )  # fmt: skip
-    started = time.monotonic()
+    return run
+
+
+def _sync_in_slot(business_id: int, run: OpenedRun, labels: RunLabels, logger: Any) -> SyncSummary:
+    """The sync under the business's concurrency slot and the run's heartbeat; the record is closed on failure."""
     if run.took_over_stale_run:
         logger.warning("took over a stale run of business %s: freeing its concurrency slot", business_id)
         free_dead_holders_slot("sync", business_id)
@@ -206,21 +221,31 @@ def gmail_sync(
         # Beat while waiting for the slot too: a run queued behind a dead holder's lease (up to ~75 s) is alive,
         # and must not look stale (SYNC_STALE_AFTER_SECONDS, 45 s) to the reconciler.
         with keep_heartbeat(run.run_id), business_slot("sync", business_id, **_slot_settings()):
-            summary = _sync(run, labels, logger)
+            return _sync(run, labels, logger)
     except BaseException as exc:
         _record_failure(run, exc, logger)
         raise
     finally:
         release_sources(str(run.run_id))
-    _publish_summary(run.run_id, labels)
+
+
+def _log_start(logger: Any, business_id: int, parameters: SyncParameters, run_id: int, flow_run_id: str | None) -> None:
+    months_back, max_messages = parameters["months_back"], parameters["max_messages"]
+    window = f"{parameters['from_date'] or f'{months_back} months back'}..{parameters['to_date'] or 'now'}"
+    logger.info(
+        "JOB_START business=%s mode=%s window=%s cap=%s sync_run=%s flow_run=%s",
+        business_id, parameters["mode"], window, max_messages, run_id, flow_run_id,
+    )  # fmt: skip
+
+
+def _log_done(logger: Any, business_id: int, run_id: int, seconds: float, summary: SyncSummary) -> None:
     logger.info(
         "JOB_DONE business=%s sync_run=%s duration=%.1fs scanned=%s saved=%s duplicates=%s errors=%s "
         "sweep=%s sweep_scanned=%s sweep_saved=%s",
-        business_id, run.run_id, time.monotonic() - started, summary.messages_scanned,
+        business_id, run_id, seconds, summary.messages_scanned,
         summary.receipts_saved, summary.duplicates_skipped, summary.errors, summary.sweep_status,
         summary.sweep_messages_scanned, summary.sweep_receipts_saved,
     )  # fmt: skip
-    return Completed(message=state_message(summary), data=summary.as_dict())
 
 
 def _slot_settings() -> dict[str, float]:

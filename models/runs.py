@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,6 +28,14 @@ class SyncParameters(TypedDict, total=False):
     months_back: int
     max_messages: int | None
     reprocess_failed: bool  # present (true) only when asked for
+
+
+class MessageErrorEntry(TypedDict):
+    """A failed message as its run lists it (`message_errors`): id, reason and kind, never its content."""
+
+    message_id: str
+    error: str
+    kind: NotRequired[str]  # transient | permanent | damaged; an entry without it (older runs) is permanent
 
 
 class SyncCheckpoint(TypedDict, total=False):
@@ -80,7 +88,7 @@ class SyncRun(Base):
     sweep_receipts_saved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     checkpoint: Mapped[SyncCheckpoint | None] = mapped_column(JSON)  # where a rerun resumes
     error_message: Mapped[str | None] = mapped_column(Text)
-    message_errors: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    message_errors: Mapped[list[MessageErrorEntry] | None] = mapped_column(JSON)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The process that opened the run (receipt_sync/process_identity.py): seen gone at once on its machine.
     process: Mapped[str | None] = mapped_column(String(160))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models.ledger import MAX_TRANSIENT_ATTEMPTS, ProcessedMessage
 from models.queries.message_errors import failed_messages
-from models.runs import SyncParameters, SyncRun
+from models.runs import MessageErrorEntry, SyncParameters, SyncRun
 from receipt_sync.settings import Settings
 from services.sync_requests import request_sync
 
@@ -55,10 +55,10 @@ def business_failed_messages(
     return [_failed(row) for row in failed_messages(session, business_id, before_id=before_id, limit=limit)]
 
 
-def run_message_errors(run: SyncRun) -> list[dict[str, str]]:
+def run_message_errors(run: SyncRun) -> list[MessageErrorEntry]:
     """The messages that failed in `run` (the first 200; `errors_count` says how many there were)."""
     return [
-        {"message_id": e["message_id"], "error": e["error"], "kind": e.get("kind", "permanent")}
+        MessageErrorEntry(message_id=e["message_id"], error=e["error"], kind=e.get("kind", "permanent"))
         for e in run.message_errors or []
     ]
 

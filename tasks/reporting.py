@@ -14,7 +14,7 @@ from models.business import Business
 from models.db import session_scope
 from models.mailbox import MailboxConnection
 from models.queries.sync_runs import get_sync_run
-from models.runs import SyncParameters, SyncRun
+from models.runs import MessageErrorEntry, SyncParameters, SyncRun
 from receipt_sync.settings import get_settings
 from services.prefect_access import flow_run_ui_url
 from services.run_labels import artifact_key, business_tags, sync_run_name
@@ -45,7 +45,7 @@ class SyncReport:
     duration_seconds: float | None
     api_url: str
     ui_url: str | None
-    first_errors: list[dict[str, str]] = field(default_factory=list)
+    first_errors: list[MessageErrorEntry] = field(default_factory=list)
 
 
 def business_name(business_id: int) -> str | None:

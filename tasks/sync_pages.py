@@ -19,7 +19,7 @@ from models.queries.ingest import defer_messages, insert_receipt, record_process
 from models.queries.message_errors import retryable_message_ids
 from models.queries.sweep import advance_walk, deferred_page, walk_cursor
 from models.receipt import NewDocument, NewReceipt
-from models.runs import SyncRun
+from models.runs import MessageErrorEntry, SyncRun
 from receipt_sync.isolation import shared_analyser
 from receipt_sync.mail.base import FetchFailure, RawMessage
 from receipt_sync.pipeline import AnalysedMessage, MessageError
@@ -239,22 +239,22 @@ def _walk_after_backlog(cur: MailboxCursor) -> MailboxCursor | None:
     return sweep_cursor(cur.business_id, cur.mailbox_id, walk) if walk is not None else None
 
 
-def _error_entry(error: MessageError) -> dict[str, str]:
+def _error_entry(error: MessageError) -> MessageErrorEntry:
     """A failed message as the run lists it: id, reason and kind — never its content."""
     kind = "transient" if error.transient else "permanent"
-    return {"message_id": error.message_id, "error": error.error[:ERROR_TEXT_LIMIT], "kind": kind}
+    return MessageErrorEntry(message_id=error.message_id, error=error.error[:ERROR_TEXT_LIMIT], kind=kind)
 
 
-def _tolerated_defects(results: list[AnalysedMessage | MessageError]) -> list[dict[str, str]]:
+def _tolerated_defects(results: list[AnalysedMessage | MessageError]) -> list[MessageErrorEntry]:
     """Damaged but readable mail: counted as that message's error, while what it holds is still stored."""
     return [
-        {"message_id": r.message_id, "error": "; ".join(r.defects)[:ERROR_TEXT_LIMIT], "kind": "damaged"}
+        MessageErrorEntry(message_id=r.message_id, error="; ".join(r.defects)[:ERROR_TEXT_LIMIT], kind="damaged")
         for r in results
         if isinstance(r, AnalysedMessage) and r.defects
     ]
 
 
-def _log_errors(errors: list[dict[str, str]]) -> None:
+def _log_errors(errors: list[MessageErrorEntry]) -> None:
     """One WARNING per failed message, so the Prefect UI shows what the run table holds (ids and reasons only)."""
     logger = get_run_logger()
     for error in errors:
@@ -298,7 +298,7 @@ def _commit_sweep(
     run_id: int,
     cur: MailboxCursor,
     counters: dict[str, int],
-    errors: list[dict[str, str]],
+    errors: list[MessageErrorEntry],
     nxt: MailboxCursor | None,
     estimate: int | None,
     yielded: bool,
@@ -332,7 +332,7 @@ def _commit_sweep(
 def _commit_progress(
     run_id: int,
     counters: dict[str, int],
-    errors: list[dict[str, str]],
+    errors: list[MessageErrorEntry],
     nxt: MailboxCursor | None,
     estimate: int | None,
 ) -> float:

@@ -47,7 +47,12 @@ def get_tokens(
 ) -> TokenList:
     """Every API token (or one business's): prefixes and state, never a secret."""
     _require_admin(caller)
-    return TokenList(items=[TokenPublic.model_validate(token_summary(t)) for t in list_tokens(session, business_id)])
+    return TokenList(
+        items=[
+            TokenPublic.model_validate(token_summary(t), from_attributes=True)
+            for t in list_tokens(session, business_id)
+        ]
+    )
 
 
 @router.post("/{token_id}/revoke", response_model=TokenPublic)
@@ -56,4 +61,4 @@ def post_revoke(
 ) -> TokenPublic:
     """Revoke a token: its next request is a 401."""
     _require_admin(caller)
-    return TokenPublic.model_validate(token_summary(revoke_token(session, token_id)))
+    return TokenPublic.model_validate(token_summary(revoke_token(session, token_id)), from_attributes=True)

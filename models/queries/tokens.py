@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -82,17 +83,26 @@ def revoke_token(session: Session, token_id: int) -> ApiToken:
     return token
 
 
-def token_summary(token: ApiToken) -> dict[str, object]:
+@dataclass(frozen=True)
+class TokenSummary:
+    """What `token list` and the admin API show of a token (never its secret)."""
+
+    id: int
+    prefix: str
+    role: str
+    business_id: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    state: str  # active | expired | revoked
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def token_summary(token: ApiToken) -> TokenSummary:
     """What `token list` and the admin API show of a token."""
     now = utcnow()
     state = "revoked" if token.revoked_at else "expired" if token.expires_at and token.expires_at <= now else "active"
-    return {
-        "id": token.id,
-        "prefix": token.prefix,
-        "role": token.role,
-        "business_id": token.business_id,
-        "created_at": token.created_at,
-        "expires_at": token.expires_at,
-        "revoked_at": token.revoked_at,
-        "state": state,
-    }
+    return TokenSummary(token.id, token.prefix, token.role, token.business_id, token.created_at, token.expires_at,
+                        token.revoked_at, state)  # fmt: skip
