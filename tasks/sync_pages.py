@@ -39,6 +39,17 @@ SWEEP_PAGE_SIZE = 100  # smaller pages than the query's: a sweep that yields has
 
 
 @dataclass(frozen=True)
+class PageCounts:
+    """What a page adds to its run's counters."""
+
+    scanned: int  # listed
+    fetched: int
+    saved: int
+    duplicates: int  # skipped (stored before) or already stored
+    errors: int
+
+
+@dataclass(frozen=True)
 class PageOutcome:
     """What a page task did: the flow logs it and goes on at `next_cursor` (None: the listing ended)."""
 
@@ -207,9 +218,8 @@ def process_page(run_id: int, cur: MailboxCursor) -> PageOutcome:
     errors = [_error_entry(r) for r in results if isinstance(r, MessageError)] + _tolerated_defects(results)
     _log_errors(errors)
     duplicates = len(page.skipped) + conflicts
-    counters = {"scanned": len(page.ids), "saved": saved, "duplicates": duplicates, "errors": len(errors)}
+    counters = PageCounts(len(page.ids), len(page.fetched), saved, duplicates, len(errors))
     if sweep:
-        counters["fetched"] = len(page.fetched)
         percent = _commit_sweep(run_id, cur, counters, errors, nxt, page.estimate, yielded)
     else:
         percent = _commit_progress(run_id, counters, errors, nxt, page.estimate)
@@ -297,7 +307,7 @@ def _store(
 def _commit_sweep(
     run_id: int,
     cur: MailboxCursor,
-    counters: dict[str, int],
+    counters: PageCounts,
     errors: list[MessageErrorEntry],
     nxt: MailboxCursor | None,
     estimate: int | None,
@@ -309,11 +319,11 @@ def _commit_sweep(
         run = session.get(SyncRun, run_id, with_for_update=session.get_bind().dialect.name == "postgresql")
         assert run is not None
         run.pages_done += 1
-        run.sweep_messages_scanned += counters["scanned"]
-        run.sweep_messages_fetched += counters["fetched"]
-        run.sweep_receipts_saved += counters["saved"]
-        run.receipts_saved += counters["saved"]
-        run.errors_count += counters["errors"]
+        run.sweep_messages_scanned += counters.scanned
+        run.sweep_messages_fetched += counters.fetched
+        run.sweep_receipts_saved += counters.saved
+        run.receipts_saved += counters.saved
+        run.errors_count += counters.errors
         progress = run_progress(run_id)
         run.messages_fetched, run.quota_units = max(run.messages_fetched, progress.fetched), progress.units
         if errors:
@@ -322,7 +332,7 @@ def _commit_sweep(
             moved = nxt is None or nxt.phase != "sweep" or nxt.page_token != cur.page_token
             next_token = nxt.page_token if nxt is not None else None
             if moved:
-                advance_walk(session, cur.mailbox_id, next_token, counters["scanned"], estimate)
+                advance_walk(session, cur.mailbox_id, next_token, counters.scanned, estimate)
         if nxt is None and not yielded and run.sweep_status == "running":
             run.sweep_status = "done"
         run.heartbeat_at = utcnow()
@@ -331,7 +341,7 @@ def _commit_sweep(
 
 def _commit_progress(
     run_id: int,
-    counters: dict[str, int],
+    counters: PageCounts,
     errors: list[MessageErrorEntry],
     nxt: MailboxCursor | None,
     estimate: int | None,
@@ -340,10 +350,10 @@ def _commit_progress(
         run = session.get(SyncRun, run_id, with_for_update=session.get_bind().dialect.name == "postgresql")
         assert run is not None
         run.pages_done += 1
-        run.messages_scanned += counters["scanned"]
-        run.receipts_saved += counters["saved"]
-        run.duplicates_skipped += counters["duplicates"]
-        run.errors_count += counters["errors"]
+        run.messages_scanned += counters.scanned
+        run.receipts_saved += counters.saved
+        run.duplicates_skipped += counters.duplicates
+        run.errors_count += counters.errors
         progress = run_progress(run_id)  # running totals: the in-page reporter writes them too
         run.messages_fetched, run.quota_units = max(run.messages_fetched, progress.fetched), progress.units
         if estimate and not run.messages_estimated:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -121,12 +121,19 @@ def finish_run(session: Session, run: SyncRun, status: str, error_message: str |
         run.error_message = error_message[:ERROR_MESSAGE_LIMIT]
 
 
-def stale_thresholds(settings: Settings) -> dict[str, timedelta]:
+class StaleThresholds(TypedDict):
+    """The keyword arguments of `stale_reason` and `fail_if_stale` (`**stale_thresholds(settings)`)."""
+
+    stale_after: timedelta
+    time_limit: timedelta
+
+
+def stale_thresholds(settings: Settings) -> StaleThresholds:
     """The stale rule's parameters (SPEC §6): no heartbeat for `SYNC_STALE_AFTER_SECONDS`, or past the time limit."""
-    return {
-        "stale_after": timedelta(seconds=settings.sync_stale_after_seconds),
-        "time_limit": timedelta(seconds=settings.sync_time_limit_seconds),
-    }
+    return StaleThresholds(
+        stale_after=timedelta(seconds=settings.sync_stale_after_seconds),
+        time_limit=timedelta(seconds=settings.sync_time_limit_seconds),
+    )
 
 
 def stale_reason(
