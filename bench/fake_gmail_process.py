@@ -44,6 +44,10 @@ def _handle(server: Any, command: dict[str, Any]) -> dict[str, Any]:
         server.costs.update(command.get("costs", {}))
         server.quota_model = command.get("quota_model", server.quota_model)
         server.burst_seconds = command.get("burst_seconds", server.burst_seconds)
+        for knob in ("quota_share", "retry_after_header", "concurrent_parts", "latency_jitter", "max_concurrent"):
+            setattr(server, knob, command.get(knob, getattr(server, knob)))
+        if "quota_refusal" in command:
+            server.quota_refusal = tuple(command["quota_refusal"])
         return {"ok": True}
     if command["cmd"] == "add":  # new mail: base64 RFC 822, internal date in epoch ms (None: now)
         ids = [

@@ -3,7 +3,7 @@ overhead, unchanged-mailbox cost, peak memory of a large full sync, and the matr
 server may enforce the quota (60 s window; per-second bucket of 1 s and of 0.5 s).
 
     .venv/bin/python -m bench.sync_bench [--messages 10000] [--regime new|old|both] [--rate-seconds 120]
-                                         [--memory-messages 10000,100000] [--models window,bucket_1s,bucket_0.5s]
+                                         [--memory-messages 10000,100000] [--models window,bucket_1s,bucket_0.5s|all]
                                          [--sections rate,units,overhead,memory,matrix,sweep,incremental,storm]
                                          [--sweep-messages 1000] [--missed 20] [--new-mail 100]
 
@@ -31,7 +31,35 @@ from typing import Any
 from bench.fake_gmail_process import REFRESH_TOKEN, ROOT, GmailProcess
 
 REGIMES = {"new": {"quota": 6000, "fetch_cost": 20}, "old": {"quota": 15000, "fetch_cost": 5}}
-MODELS = {"window": ("window", 1.0), "bucket_1s": ("bucket", 1.0), "bucket_0.5s": ("bucket", 0.5)}
+# How the fake Gmail enforces the quota: the three models, then stricter or odder servers the limiter
+# was not written against (`--models all`). The defaults every model resets: see `FAKE_DEFAULTS`.
+MODELS: dict[str, dict[str, Any]] = {
+    "window": {"quota_model": "window"},
+    "bucket_1s": {"quota_model": "bucket", "burst_seconds": 1.0},
+    "bucket_0.5s": {"quota_model": "bucket", "burst_seconds": 0.5},
+}
+MORE_MODELS: dict[str, dict[str, Any]] = {
+    "bucket_0.1s": {"quota_model": "bucket", "burst_seconds": 0.1},
+    "bucket_60s": {"quota_model": "bucket", "burst_seconds": 60.0},
+    "window_80pct": {"quota_model": "window", "quota_share": 0.8},
+    "bucket_0.5s_jitter": {"quota_model": "bucket", "burst_seconds": 0.5, "latency_jitter": 0.1},
+    "bucket_0.5s_403_no_retry_after": {
+        "quota_model": "bucket",
+        "burst_seconds": 0.5,
+        "quota_refusal": [403, "userRateLimitExceeded"],
+        "retry_after_header": False,
+    },
+    "parts_concurrent_10": {"quota_model": "window", "max_concurrent": 10, "concurrent_parts": True},
+}
+FAKE_DEFAULTS: dict[str, Any] = {
+    "burst_seconds": 1.0,
+    "quota_share": 1.0,
+    "quota_refusal": [429, "rateLimitExceeded"],
+    "retry_after_header": True,
+    "concurrent_parts": False,
+    "latency_jitter": 0.0,
+    "max_concurrent": None,
+}
 COSTS = {"messages.list": 5, "history.list": 2, "getProfile": 1}
 UNLIMITED = 10**9
 SEED = 7
@@ -132,6 +160,7 @@ def measure_rate(gmail: GmailProcess, regime: str, seconds: float) -> dict[str, 
     business_id = new_business(f"rate-{regime}")
     gmail.command("clear")
     summary, wall = sync(business_id, mode="full", max_messages=int(seconds * ceiling))
+    gmail.command("set", quota_units_per_minute=None, **FAKE_DEFAULTS)
     calls = api_calls(gmail.log())
     fetched = sorted(r["time"] for r in calls if r["method"] == "messages.get" and r["status"] == 200)
     span = fetched[-1] - fetched[0]
@@ -182,20 +211,14 @@ def measure_matrix_cell(
     from receipt_sync.mail.receipt_query import RECEIPT_QUERY
 
     quota, cost = REGIMES[regime]["quota"], REGIMES[regime]["fetch_cost"]
-    ceiling = quota / 60 / cost
-    shape, burst = MODELS[model]
-    gmail.command(
-        "set",
-        latency=0.05,
-        quota_units_per_minute=quota,
-        costs={"messages.get": cost},
-        quota_model=shape,
-        burst_seconds=burst,
-    )
+    enforcement = {**FAKE_DEFAULTS, **{**MODELS, **MORE_MODELS}[model]}
+    ceiling = quota * enforcement["quota_share"] / 60 / cost  # what the server really grants
+    gmail.command("set", latency=0.05, quota_units_per_minute=quota, costs={"messages.get": cost}, **enforcement)
     configure(gmail, gmail_quota_units_per_minute=quota, gmail_fetch_cost=cost, **{RECEIPT_QUERY_ENV: RECEIPT_QUERY})
     business_id = new_business(f"matrix-{regime}-{model}")
     gmail.command("clear")
     summary, wall = sync(business_id, mode="full", max_messages=int(seconds * ceiling))
+    gmail.command("set", quota_units_per_minute=None, **FAKE_DEFAULTS)
     calls = api_calls(gmail.log())
     fetched = sorted(r["time"] for r in calls if r["method"] == "messages.get" and r["status"] == 200)
     refused = [r for r in calls if r["status"] in (403, 429)]
@@ -655,10 +678,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             truth = generate_messages(args.messages, SEED)
             receipts = {m.id for m in truth if m.truth.is_receipt}
             with GmailProcess(args.messages, SEED) as gmail:
+                models = [*MODELS, *MORE_MODELS] if args.models == "all" else args.models.split(",")
                 results["matrix"] = [
                     measure_matrix_cell(gmail, regime, model, args.rate_seconds, receipts)
                     for regime in regimes
-                    for model in args.models.split(",")
+                    for model in models
                 ]
                 if "overhead" not in sections:  # the unchanged-mailbox check on the last matrix business
                     results["incremental_unchanged"] = incremental_unchanged(gmail, last_business())
@@ -687,7 +711,9 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=float, default=120.0)
     parser.add_argument("--memory-messages", default="10000,100000")
     parser.add_argument("--sections", default="units,overhead,rate,memory,matrix")
-    parser.add_argument("--models", default=",".join(MODELS), help="matrix section: enforcement models")
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help=f"matrix: enforcement models, or all (+ {', '.join(MORE_MODELS)})"
+    )
     parser.add_argument("--receipt-shares", default="0.2,0.1", help="units section: also mailboxes with these shares")
     parser.add_argument("--sweep-messages", type=int, default=1000, help="sweep section: mailbox size")
     parser.add_argument("--missed", type=int, default=20, help="sweep section: receipts the query misses, added")

@@ -156,15 +156,9 @@ class GmailSource:
         """Raw messages in the order of `ids`, fetched in batches; a failed message fails alone."""
         results: dict[str, RawMessage | FetchFailure] = {}
         unique = list(dict.fromkeys(ids))
-        start = 0
-        while start < len(unique):  # the batch size is read again for each batch: the limiter learns
-            size = self._batch_size()
-            results.update(self._fetch_chunk(unique[start : start + size]))
-            start += size
+        for start in range(0, len(unique), self._settings.gmail_batch_size):
+            results.update(self._fetch_chunk(unique[start : start + self._settings.gmail_batch_size]))
         return [results[message_id] for message_id in ids]
-
-    def _batch_size(self) -> int:
-        return min(self._settings.gmail_batch_size, self._quota.batch_limit(self._settings.gmail_fetch_cost))
 
     def close(self) -> None:
         """Close every connection this source opened, in any thread."""
@@ -219,13 +213,20 @@ class GmailSource:
             self._note_refusal(exc)
             self._raise_mapped(exc, not_found)
             raise
-        self._quota.succeeded()
+        self._quota.succeeded(units)
         return answer
 
-    def _note_refusal(self, exc: BaseException | None) -> None:
-        """Tell the limiter about a rate-limit answer (it learns the server's shape and pauses the mailbox)."""
+    def _note_refusal(self, exc: BaseException | None, served: int = 0) -> None:
+        """Tell the limiter about a rate-limit answer, after `served` parts of the same batch were answered (it
+        learns the server's shape from what was served before the refusal, and pauses the mailbox)."""
         if isinstance(exc, HttpError) and _is_rate_limit(exc):
-            self._quota.rate_limited(retry_after_of(exc), concurrent=b"concurrent" in (exc.content or b""))
+            concurrent = _is_concurrency_refusal(exc)
+            self._quota.rate_limited(
+                retry_after_of(exc),
+                concurrent=concurrent,
+                units_served=0 if concurrent else served * self._settings.gmail_fetch_cost,
+                parts_served=served if concurrent else 0,
+            )
 
     def _raise_mapped(self, exc: Exception, not_found: type[Exception]) -> None:
         """Raise the domain error for `exc` (from it); return only when it is not a mail error."""
@@ -243,20 +244,47 @@ class GmailSource:
             authorized.http.close()
 
     def _fetch_chunk(self, ids: list[str]) -> dict[str, RawMessage | FetchFailure]:
-        """One batch; the parts that failed transiently go again in the next attempt (one retry budget)."""
+        """Up to a batch's worth of ids, in as many batches as the limiter sizes them (smaller after a
+        refusal); the parts that failed transiently go again in the next attempt (one retry budget)."""
         done: dict[str, RawMessage | FetchFailure] = {}
         for attempt in self._retrying():
             with attempt:
                 pending = [i for i in ids if i not in done]
-                size = self._batch_size()  # smaller after a refusal: the re-queued parts are split again
-                for start in range(0, len(pending), size):
-                    self._send_batch(pending[start : start + size], done)
+                while pending:
+                    pending = pending[self._send_batch(pending, done) :]
         return done
 
-    def _send_batch(self, ids: list[str], done: dict[str, RawMessage | FetchFailure]) -> None:
-        """Send one batch; fills `done` with answers, raises `TransientMailError` when some parts must go again."""
+    def _send_batch(self, pending: list[str], done: dict[str, RawMessage | FetchFailure]) -> int:
+        """Send the first ids of `pending` the limiter lets one batch carry; fills `done` with answers, returns how
+        many were sent, raises `TransientMailError` when some parts must go again."""
         waits: list[float] = []
         refused: list[HttpError] = []
+        cost = self._settings.gmail_fetch_cost
+        try:
+            with self._quota.spend_batch(cost, len(pending)) as size:
+                ids = pending[:size]
+                self._batch_request(ids, done, waits, refused).execute(http=self._local.http)
+        except Exception as exc:
+            self._note_refusal(exc)
+            self._raise_mapped(exc, PermanentMailError)
+            raise
+        served = sum(1 for message_id in ids if message_id in done)
+        if refused:
+            self._note_refusal(refused[0], served)
+        else:
+            self._quota.succeeded(served * cost)
+        if waits:
+            raise TransientMailError(
+                f"Gmail kept refusing {len(waits)} message fetches (rate limited or unavailable); try again later.",
+                retry_after=max(waits),
+                rate_limited=len(refused) == len(waits),  # only pacing, no part failing
+            )
+        return size
+
+    def _batch_request(
+        self, ids: list[str], done: dict[str, RawMessage | FetchFailure], waits: list[float], refused: list[HttpError]
+    ) -> BatchHttpRequest:
+        """A batch of `messages.get` for `ids` whose answers go to `done`, and transient refusals to `waits`."""
 
         def on_answer(request_id: str, response: dict[str, Any] | None, exc: HttpError | None) -> None:
             message_id = ids[int(request_id)]
@@ -273,24 +301,7 @@ class GmailSource:
         messages = self._users().messages()
         for index, message_id in enumerate(ids):
             batch.add(messages.get(userId="me", id=message_id, format="raw"), request_id=str(index))
-        try:
-            with self._quota.spend(self._settings.gmail_fetch_cost * len(ids), parts=len(ids)):
-                batch.execute(http=self._local.http)
-        except Exception as exc:
-            self._note_refusal(exc)
-            self._raise_mapped(exc, PermanentMailError)
-            raise
-        retry_after = max(waits) if waits else None
-        if refused:
-            self._note_refusal(refused[0])
-        else:
-            self._quota.succeeded()
-        if waits:
-            raise TransientMailError(
-                f"Gmail kept refusing {len(waits)} message fetches (rate limited or unavailable); try again later.",
-                retry_after=retry_after,
-                rate_limited=len(refused) == len(waits),  # only pacing, no part failing
-            )
+        return batch
 
 
 def build_query(after: datetime | None, before: datetime | None, query: str | None) -> str:
@@ -350,6 +361,11 @@ def _aware(moment: datetime) -> datetime:
 def _is_rate_limit(exc: HttpError) -> bool:
     """429, or a 403 whose reason is a rate limit (not a daily limit or a permission problem)."""
     return exc.resp.status == 429 or (exc.resp.status == 403 and error_reason(exc) in RATE_LIMIT_REASONS)
+
+
+def _is_concurrency_refusal(exc: HttpError) -> bool:
+    """ "Too many concurrent requests for user": a cap on requests at once, not on units."""
+    return b"concurrent" in (exc.content or b"")
 
 
 def _part_is_transient(exc: HttpError) -> bool:

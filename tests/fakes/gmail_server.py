@@ -22,7 +22,12 @@ without an answer), "stall" (no answer for `stall_seconds`: the client times out
 Per-user quota enforcement (`quota_units_per_minute`, method costs in `costs`), in one of the shapes a real
 server may use (`quota_model`): "window" (a sliding 60 s window of units), "bucket" (a token bucket refilled
 at the per-minute quota's rate and holding `burst_seconds` of it: 1.0 or 0.5 for a per-second bucket, 60 for
-a per-minute one).
+a per-minute one), optionally at `quota_share` of the documented rate (a server stricter than its docs).
+A quota refusal is `quota_refusal` (429 rateLimitExceeded, or e.g. (403, "userRateLimitExceeded")), with a
+Retry-After header unless `retry_after_header` is off. `concurrent_parts` makes each part of a batch count
+against `max_concurrent` (the parts beyond the cap answered 429 "Too many concurrent requests" one by one),
+as a server counting a batch as its requests would; `latency_jitter` adds up to that many seconds of random
+latency per request (answers arrive out of the order they were sent in).
 
 Every API call is logged in `requests` (`RequestRecord`): `cost` is the method's quota cost, `units` what
 was charged. Units are charged when a call passed auth, scripted/random faults and the quota check; calls
@@ -182,6 +187,11 @@ class FakeGmailServer:
         max_concurrent: int | None = None,
         quota_model: str = "window",
         burst_seconds: float = 1.0,
+        quota_share: float = 1.0,
+        quota_refusal: tuple[int, str] = (429, "rateLimitExceeded"),
+        retry_after_header: bool = True,
+        concurrent_parts: bool = False,
+        latency_jitter: float = 0.0,
         cut_rates: dict[str, float] | None = None,
         stall_seconds: float = 5.0,
         inline_part_limit: int = 16 * 1024,
@@ -198,6 +208,11 @@ class FakeGmailServer:
         self.max_concurrent = max_concurrent
         self.quota_model = quota_model
         self.burst_seconds = burst_seconds
+        self.quota_share = quota_share
+        self.quota_refusal = quota_refusal
+        self.retry_after_header = retry_after_header
+        self.concurrent_parts = concurrent_parts
+        self.latency_jitter = latency_jitter
         self.cut_rates = dict(cut_rates or {})
         self.stall_seconds = stall_seconds
         self.cuts: list[tuple[float, str]] = []  # (time, kind) of every transport fault served
@@ -423,20 +438,21 @@ class FakeGmailServer:
             if self.max_concurrent is not None and self._in_flight >= self.max_concurrent:
                 return self._refuse_concurrent(target)
             self._in_flight += 1
+            delay = self.latency + (self._random.uniform(0, self.latency_jitter) if self.latency_jitter else 0.0)
         try:
-            time.sleep(self.latency)  # inside: a slow request occupies a concurrency slot
             if verb == "POST" and path == "/batch/gmail/v1":
-                return self._batch(headers, body)
+                return self._batch(headers, body, delay)
+            time.sleep(delay)  # inside: a slow request occupies a concurrency slot
             return self.api_call(verb, target, headers)
         finally:
             with self._lock:
                 self._in_flight -= 1
 
-    def _refuse_concurrent(self, target: str) -> Reply:
+    def _refuse_concurrent(self, target: str, *, in_batch: bool = False) -> Reply:
         path = urlsplit(target).path
         method = "batch" if path == "/batch/gmail/v1" else route(path)[0]
         cost = self.costs.get(method, 0)
-        self._log(RequestRecord(time.monotonic(), method, 429, 0, cost, False, "rateLimitExceeded", target))
+        self._log(RequestRecord(time.monotonic(), method, 429, 0, cost, in_batch, "rateLimitExceeded", target))
         return google_error(429, "rateLimitExceeded", "Too many concurrent requests for user")
 
     def _token(self, body: bytes) -> Reply:
@@ -455,7 +471,8 @@ class FakeGmailServer:
         scope = form.get("scope", "https://www.googleapis.com/auth/gmail.readonly")
         return json_reply(200, {"access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer"})
 
-    def _batch(self, headers: dict[str, str], body: bytes) -> Reply:
+    def _batch(self, headers: dict[str, str], body: bytes, delay: float) -> Reply:
+        """Parts served in order after `delay`; with `concurrent_parts` they hold their slots all along."""
         now = time.monotonic()
         try:
             parts = parse_batch(headers.get("content-type", ""), body)
@@ -467,9 +484,31 @@ class FakeGmailServer:
             return google_error(400, "badRequest", "Too many requests in batch (limit is 100).")
         self._log(RequestRecord(now, "batch", 200, 0, 0))
         outer_auth = {k: v for k, v in headers.items() if k == "authorization"}
-        replies = [(cid, self.api_call(p.verb, p.target, {**outer_auth, **p.headers}, True)) for cid, p in parts]
+        admitted, held = self._admit_parts(len(parts))
+        try:
+            time.sleep(delay)
+            replies = [
+                (cid, self.api_call(p.verb, p.target, {**outer_auth, **p.headers}, True))
+                if index < admitted
+                else (cid, self._refuse_concurrent(p.target, in_batch=True))
+                for index, (cid, p) in enumerate(parts)
+            ]
+        finally:
+            with self._lock:
+                self._in_flight -= held
         content_type, payload = render_batch(replies)
         return Reply(200, payload, {"Content-Type": content_type})
+
+    def _admit_parts(self, count: int) -> tuple[int, int]:
+        """With `concurrent_parts`, each part holds a concurrency slot while the batch is served (the batch's
+        own slot is its first part's): (parts admitted, slots taken for them); the rest are refused as too
+        many at once."""
+        if not self.concurrent_parts or self.max_concurrent is None:
+            return count, 0
+        with self._lock:
+            extra = max(0, min(count - 1, self.max_concurrent - self._in_flight))
+            self._in_flight += extra
+            return extra + 1, extra
 
     # ----- one API call ----------------------------------------------------------------------------------
     def api_call(self, verb: str, target: str, headers: dict[str, str], in_batch: bool = False) -> Reply:
@@ -531,12 +570,12 @@ class FakeGmailServer:
             wait = self._window_wait(cost, now) if self.quota_model == "window" else self._bucket_wait(cost, now)
         if wait is None:
             return None
+        status, reason = self.quota_refusal
         reply = google_error(
-            429,
-            "rateLimitExceeded",
-            "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'",
+            status, reason, "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'"
         )
-        reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        if self.retry_after_header:
+            reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return reply
 
     def _window_wait(self, cost: int, now: float) -> float | None:
@@ -545,15 +584,16 @@ class FakeGmailServer:
         while self._charged and self._charged[0][0] <= now - 60:
             self._charged.popleft()
         used = sum(units for _, units in self._charged)
-        if used + cost <= self.quota_units_per_minute:
+        allowed = self.quota_units_per_minute * self.quota_share
+        if used + cost <= allowed:
             self._charged.append((now, cost))
             return None
-        return self._seconds_until_free(used + cost - self.quota_units_per_minute, now)
+        return self._seconds_until_free(math.ceil(used + cost - allowed), now)
 
     def _bucket_wait(self, cost: int, now: float) -> float | None:
         """Token bucket holding `burst_seconds` of quota: None (charged) or the seconds until `cost` tokens."""
         assert self.quota_units_per_minute is not None
-        rate = self.quota_units_per_minute / 60.0
+        rate = self.quota_units_per_minute * self.quota_share / 60.0
         size = max(float(cost), rate * self.burst_seconds)
         tokens, at = self._bucket or (size, now)
         tokens = min(size, tokens + (now - at) * rate)

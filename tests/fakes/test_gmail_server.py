@@ -6,6 +6,7 @@ import base64
 import http.client
 import json
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -239,12 +240,52 @@ def test_random_transport_faults_follow_their_rates(gmail: FakeGmailServer) -> N
 def test_a_batch_part_fails_alone(gmail: FakeGmailServer) -> None:
     token = access_token(gmail)
     gmail.fail_next(1, status=503, method="messages.get")
+    text = batch_of(gmail, token, ["m1", "m2", "m3"])
+    assert text.count("HTTP/1.1 503") == 1 and text.count("HTTP/1.1 200") == 2
+
+
+def batch_of(gmail: FakeGmailServer, token: str, ids: list[str]) -> str:
     part = (
         "--b\r\nContent-Type: application/http\r\nContent-ID: <x+{0}>\r\n\r\n"
         "GET /gmail/v1/users/me/messages/{0}\r\n\r\n"
     )
-    body = "".join(part.format(i) for i in ("m1", "m2", "m3")) + "--b--\r\n"
+    body = "".join(part.format(i) for i in ids) + "--b--\r\n"
     headers = {"Content-Type": "multipart/mixed; boundary=b", "Authorization": f"Bearer {token}"}
     with urllib.request.urlopen(urllib.request.Request(gmail.batch_uri, body.encode(), headers)) as answer:
-        text = answer.read().decode()
-    assert text.count("HTTP/1.1 503") == 1 and text.count("HTTP/1.1 200") == 2
+        return answer.read().decode()
+
+
+def test_a_server_counting_batch_parts_refuses_the_parts_over_its_concurrency_cap(gmail: FakeGmailServer) -> None:
+    token = access_token(gmail)
+    gmail.max_concurrent = 3
+    assert batch_of(gmail, token, ["m1", "m2", "m3", "m1", "m2"]).count("HTTP/1.1 200") == 5  # parts not counted
+    gmail.concurrent_parts = True
+    text = batch_of(gmail, token, ["m1", "m2", "m3", "m1", "m2"])
+    assert text.count("HTTP/1.1 200") == 3 and text.count("HTTP/1.1 429") == 2
+    assert "Too many concurrent requests for user" in text
+    assert batch_of(gmail, token, ["m1", "m2", "m3"]).count("HTTP/1.1 200") == 3  # slots given back
+
+
+def test_stricter_server_refuses_with_403_and_no_retry_after_below_the_documented_rate(
+    gmail: FakeGmailServer,
+) -> None:
+    """A window at half the documented 100 units a minute, refusing as 403 userRateLimitExceeded, no Retry-After."""
+    gmail.quota_units_per_minute, gmail.quota_share = 100, 0.5
+    gmail.quota_refusal, gmail.retry_after_header = (403, "userRateLimitExceeded"), False
+    token = access_token(gmail)
+    statuses = [get(gmail, "messages/m1", token, format="raw")[0] for _ in range(3)]
+    assert statuses == [200, 200, 403]
+    status, body, headers = get(gmail, "messages/m2", token, format="raw")
+    assert status == 403 and body["error"]["errors"][0]["reason"] == "userRateLimitExceeded"
+    assert "Retry-After" not in headers
+
+
+def test_latency_jitter_delays_answers_by_up_to_its_seconds(gmail: FakeGmailServer) -> None:
+    gmail.latency, gmail.latency_jitter = 0.01, 0.2
+    token = access_token(gmail)
+    took = []
+    for _ in range(12):
+        started = time.monotonic()
+        get(gmail, "profile", token)
+        took.append(time.monotonic() - started)
+    assert min(took) >= 0.01 and max(took) - min(took) > 0.05  # some answers later than others

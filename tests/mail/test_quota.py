@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -99,16 +100,16 @@ class RecordingQuota(MailboxQuota):
         self.granted: list[float] = []
         self.pauses: list[tuple[float, float]] = []
 
-    def _wait_needed(self, now: float, units: int) -> float:
-        wait = super()._wait_needed(now, units)
+    def _wait_needed(self, now: float, units: int, parts: int = 1) -> float:
+        wait = super()._wait_needed(now, units, parts)
         if wait <= 0:
             self.granted.append(now)
         return wait
 
-    def rate_limited(self, retry_after: float | None = None, *, concurrent: bool = False) -> float:
+    def rate_limited(self, retry_after: float | None = None, **learned: Any) -> float:
         with self._cond:  # re-entrant: the pause starts at the same instant the limiter records
             started = self._clock()
-            pause = super().rate_limited(retry_after, concurrent=concurrent)
+            pause = super().rate_limited(retry_after, **learned)
             self.pauses.append((started, pause))
             return pause
 
@@ -166,3 +167,106 @@ def test_too_many_concurrent_requests_lowers_the_in_flight_cap(gmail: FakeGmailS
 
     assert sorted(m.id for m in fetched) == sorted(ids)
     assert quota.shape()["max_in_flight"] < 5  # learned from "Too many concurrent requests for user"
+
+
+def test_a_server_counting_batch_parts_teaches_the_parts_in_flight_cap(gmail: FakeGmailServer) -> None:
+    """Gmail may count each part of a batch as a concurrent request: the parts over its cap come back 429 "Too
+    many concurrent requests" one by one; the limiter learns how many parts may be on the wire, and then the
+    server refuses nothing more."""
+    gmail.latency, gmail.max_concurrent, gmail.concurrent_parts = 0.05, 10, True
+    quota = MailboxQuota(1_000_000, max_in_flight=5)
+    ids = gmail.message_ids[:160]
+
+    fetched = fetch_all_in_pages(source_with(gmail, quota), ids, threads=3)
+
+    assert [m.id for m in fetched] == ids and all(isinstance(m, RawMessage) for m in fetched)
+    assert quota.shape()["max_parts_in_flight"] <= 10
+    calls = [r for r in gmail.calls("messages.get")]
+    later = calls[len(calls) // 2 :]
+    assert [r for r in calls if r.status == 429] and not [r for r in later if r.status == 429]  # learned, early
+
+
+@pytest.mark.parametrize(
+    ("burst_seconds", "refusal", "retry_after"),
+    [(0.1, (429, "rateLimitExceeded"), True), (0.5, (403, "userRateLimitExceeded"), False)],
+    ids=["bucket-smaller-than-one-fetch", "403-without-retry-after"],
+)
+def test_limiter_fits_servers_stricter_than_any_it_was_written_for(
+    gmail: FakeGmailServer, burst_seconds: float, refusal: tuple[int, str], retry_after: bool
+) -> None:
+    """A bucket holding less than one fetch's units (the limiter must send strictly paced), or refusals as 403
+    userRateLimitExceeded with no Retry-After: everything is fetched, seldom refused."""
+    gmail.quota_units_per_minute, gmail.quota_model, gmail.burst_seconds = 6000, "bucket", burst_seconds
+    gmail.quota_refusal, gmail.retry_after_header, gmail.latency = refusal, retry_after, 0.02
+    quota = MailboxQuota(6000, max_in_flight=5)
+    ids = gmail.message_ids[:60]
+
+    fetched = fetch_all_in_pages(source_with(gmail, quota), ids)
+
+    assert [m.id for m in fetched] == ids and all(m.raw == gmail.raw(m.id) for m in fetched)
+    calls = gmail.calls("messages.get")
+    assert len([r for r in calls if r.status == refusal[0]]) <= 0.1 * len(calls)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refused_burst_is_not_grown_back_to_while_remembered_then_probed_again() -> None:
+    clock = Clock()
+    quota = MailboxQuota(6000, clock=clock)  # 100 units a second
+    for _ in range(200):  # no refusal yet: the burst probes upwards slowly
+        quota.succeeded(20)
+    probed = quota.shape()["burst_seconds"]
+    assert probed > 0.25
+
+    quota.rate_limited(1.0)
+    assert quota.shape()["burst_seconds"] == pytest.approx(probed / 2, abs=0.001)
+    for _ in range(2000):  # many answers within the memory: fast back towards, never up to, the refused burst
+        clock.now += 0.1
+        quota.succeeded(20)
+    assert 0.75 * probed <= quota.shape()["burst_seconds"] <= 0.9 * probed + 0.001
+
+    clock.now += 300
+    for _ in range(200):
+        quota.succeeded(20)
+    assert quota.shape()["burst_seconds"] > probed  # forgotten: probing for more again
+
+
+def test_a_refusal_after_part_of_a_batch_was_served_sizes_the_burst_to_what_was_served() -> None:
+    clock = Clock()
+    quota = MailboxQuota(6000, clock=clock)
+    for _ in range(300):
+        quota.succeeded(20)
+    assert quota.shape()["burst_seconds"] > 1.0
+
+    quota.rate_limited(1.0, units_served=40)  # the server's bucket held about 40 units (0.4 s of quota)
+
+    assert quota.shape()["burst_seconds"] == pytest.approx(0.8 * 0.4)
+    assert quota.batch_limit(20) == 1  # 32 units: one fetch a batch
+
+
+def test_a_server_granting_less_than_the_documented_rate_teaches_the_rate() -> None:
+    """Refusals go on once the burst is at its floor while the server accepts only 80 units a second of the
+    documented 100: the rate is cut to what the server accepts, and held under it while remembered."""
+    clock = Clock()
+    quota = MailboxQuota(6000, clock=clock)
+    for _ in range(400):  # 20 s at 80 units a second
+        clock.now += 0.05
+        quota.succeeded(4)
+    for _ in range(8):
+        clock.now += 2.5
+        quota.rate_limited(1.0)
+    assert quota.shape()["burst_seconds"] == pytest.approx(0.02)
+    assert quota.shape()["rate_share"] <= 0.8
+
+    for _ in range(2000):
+        clock.now += 0.05
+        quota.succeeded(4)
+    assert quota.shape()["rate_share"] <= 0.97 * 1.0
