@@ -7,7 +7,9 @@ a message over budget has its process killed and becomes that message's error; t
 process. The child is a plain `python -m receipt_sync.isolation` (not a multiprocessing fork or forkserver child,
 which would re-import the parent's `__main__` — Prefect's engine — at every start), it is reused across pages,
 and its environment holds no secret: a message that found a way to run code in it finds no encryption key,
-database URL or storage credentials there. Cost on normal mail: one pickle round-trip per message.
+database URL or storage credentials there. Its address space is capped (`RLIMIT_AS`), so a message that makes a
+parser allocate without end fails with a MemoryError (or kills only the child) instead of pushing the worker
+machine, and every flow run on it, out of memory. Cost on normal mail: one pickle round-trip per message.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import resource
 import select
 import struct
 import subprocess
@@ -127,12 +130,15 @@ class MessageAnalyser:
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
 
-    def analyse(self, raws: list[RawMessage], *, budget: float, max_attachment_bytes: int) -> list[Result]:
+    def analyse(
+        self, raws: list[RawMessage], *, budget: float, max_attachment_bytes: int, memory_bytes: int | None = None
+    ) -> list[Result]:
+        """Each message's result, in order; `memory_bytes` caps the child's address space (None: no cap)."""
         worker = self._take()
         results = []
         try:
             for raw in raws:
-                worker, result = self._one(worker, raw, budget, max_attachment_bytes)
+                worker, result = self._one(worker, raw, budget, (max_attachment_bytes, memory_bytes))
                 results.append(result)
         finally:
             if worker is not None:
@@ -150,11 +156,13 @@ class MessageAnalyser:
         with self._lock:
             return self._idle.pop() if self._idle else None
 
-    def _one(self, worker: _Worker | None, raw: RawMessage, budget: float, limit: int) -> tuple[_Worker | None, Result]:
+    def _one(
+        self, worker: _Worker | None, raw: RawMessage, budget: float, limits: tuple[int, int | None]
+    ) -> tuple[_Worker | None, Result]:
         """(the worker to use next — None once killed —, this message's result)."""
         worker = worker or _Worker(self._analyse)
         try:
-            worker.send((raw, limit))
+            worker.send((raw, *limits))
             result = worker.receive(time.monotonic() + budget)
             if result is not None:
                 return worker, result
@@ -189,15 +197,29 @@ def _child_main(target: str, requests: IO[bytes], answers: IO[bytes]) -> None:
     ready = pickle.dumps(_READY)
     answers.write(_FRAME.pack(len(ready)) + ready)
     answers.flush()
+    memory: int | None = None
     while header := requests.read(_FRAME.size):
-        raw, limit = pickle.loads(requests.read(_FRAME.unpack(header)[0]))
+        raw, limit, wanted = pickle.loads(requests.read(_FRAME.unpack(header)[0]))
+        if wanted != memory:
+            memory = wanted
+            _cap_address_space(memory)
         try:
             result = analyse(raw, max_attachment_bytes=limit)
             data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:  # what it allocated is freed with the frames unwound: the child goes on
+            mib = (memory or 0) // (1 << 20)
+            data = pickle.dumps(MessageError(raw.id, f"analysis needed more than its {mib} MiB of memory"))
         except Exception as exc:  # an unpicklable result, or a bug: still that message's error only
             data = pickle.dumps(MessageError(raw.id, f"unreadable message ({type(exc).__name__})"))
         answers.write(_FRAME.pack(len(data)) + data)
         answers.flush()
+
+
+def _cap_address_space(limit: int | None) -> None:
+    """Set the child's soft address-space limit (None: as high as the hard limit allows)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = hard if limit is None else limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     sync_slot_timeout_seconds: float = Field(default=600.0, gt=0)
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     message_time_budget_seconds: float = Field(default=30.0, gt=0)
+    message_memory_limit_mb: int = Field(default=1024, ge=128)  # the analysis child's address space
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     mbox_page_size: int = Field(default=200, gt=0)
     # Receipt deletion: batch size, and back-off for transient storage/database failures (2 s doubling to 30 s).

@@ -168,7 +168,10 @@ def _analyse(run_id: int, fetched: list[RawMessage | FetchFailure]) -> list[Anal
     for start in range(0, len(raws), ANALYSIS_SLICE):
         chunk = raws[start : start + ANALYSIS_SLICE]
         analysed += shared_analyser().analyse(
-            chunk, budget=settings.message_time_budget_seconds, max_attachment_bytes=settings.max_attachment_bytes
+            chunk,
+            budget=settings.message_time_budget_seconds,
+            max_attachment_bytes=settings.max_attachment_bytes,
+            memory_bytes=settings.message_memory_limit_mb << 20,
         )
         run_progress(run_id).looked_at(r.id for r in chunk)
     by_id = dict(zip((id(r) for r in raws), analysed, strict=True))

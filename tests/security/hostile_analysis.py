@@ -16,3 +16,12 @@ def spin_or_crash_on_marker(raw: RawMessage, *, max_attachment_bytes: int) -> An
     if b"X-Test-Crash:" in raw.raw:
         os._exit(3)  # the child dies the way an out-of-memory kill or a C-extension crash would end it
     return analyse_message(raw, max_attachment_bytes=max_attachment_bytes)
+
+
+def hog_memory_on_marker(raw: RawMessage, *, max_attachment_bytes: int) -> AnalysedMessage | MessageError:
+    """Allocates (and touches) 64 MiB after 64 MiB up to 3 GiB on a marker header, as a decompression bomb
+    would; analyses every other message for real."""
+    if b"X-Test-Hog:" in raw.raw:
+        chunks = [bytearray(64 << 20) for _ in range(48)]
+        return MessageError(raw.id, f"allocated {len(chunks) * 64} MiB unchecked")
+    return analyse_message(raw, max_attachment_bytes=max_attachment_bytes)

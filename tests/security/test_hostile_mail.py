@@ -123,6 +123,22 @@ def test_a_message_that_kills_its_analysis_process_fails_alone() -> None:
     assert isinstance(after, AnalysedMessage) and after.email.subject == "Receipt after"
 
 
+def test_a_message_that_exhausts_its_memory_limit_fails_alone_and_the_child_goes_on() -> None:
+    analyser = MessageAnalyser("tests.security.hostile_analysis:hog_memory_on_marker")
+    try:
+        hog, after = analyser.analyse(
+            [_raw("hog", "X-Test-Hog"), _raw("after")], budget=60.0, max_attachment_bytes=10**6, memory_bytes=512 << 20
+        )
+        # the same child, the cap lifted: the next message of a sync that allows more is analysed as usual
+        (again,) = analyser.analyse([_raw("again")], budget=60.0, max_attachment_bytes=10**6)
+    finally:
+        analyser.close()
+    assert isinstance(hog, MessageError) and hog.message_id == "hog"
+    assert "more than its 512 MiB of memory" in hog.error
+    assert isinstance(after, AnalysedMessage) and after.email.subject == "Receipt after"
+    assert isinstance(again, AnalysedMessage) and again.email.subject == "Receipt again"
+
+
 def test_a_sync_records_each_hostile_message_as_its_error_and_stores_the_rest(
     gmail: FakeGmailServer, connect_business: Callable[..., int], override_settings: SettingsOverride
 ) -> None:
