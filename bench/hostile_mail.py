@@ -5,7 +5,7 @@
 1. Every parser-level case of `tests/security/test_hostile_mail.py`, timed through `analyse_message` (the caps
    turn each into that message's error).
 2. The per-message time budget's overhead on normal mail: N generated messages analysed in this process, then
-   through `MessageAnalyser` (a forkserver child, one pickle round-trip per message), wall time per message.
+   through `MessageAnalyser` (a `python -m` child, one pickle round-trip per message), wall time per message.
 3. The budget itself: a message that spins forever, killed at a 1 s budget, and a fresh child for the next.
 4. The memory cap (`MESSAGE_MEMORY_LIMIT_MB`): the child's peak address space on N generated messages and on
    the largest message the sync accepts (a 24 MiB attachment and a 3 MiB body), and a message allocating 3 GiB
@@ -24,7 +24,7 @@ from receipt_sync.isolation import MessageAnalyser
 from receipt_sync.mail.base import RawMessage
 from receipt_sync.pipeline import MessageError, analyse_message
 from receipt_sync.samples import generate_messages
-from receipt_sync.settings import Settings
+from receipt_sync.settings import get_settings
 from tests.security.test_hostile_mail import HOSTILE
 
 LIMIT = 25 * 1024 * 1024
@@ -84,7 +84,7 @@ def _peak_mib(analyser: MessageAnalyser) -> float:
 
 
 def memory(count: int) -> None:
-    cap = Settings().message_memory_limit_mb << 20
+    cap = get_settings().message_memory_limit_mb << 20
     normal = [RawMessage(id=m.id, raw=m.raw) for m in generate_messages(count, seed=5)]
     big = EmailMessage()
     big["From"], big["Subject"] = "billing@shop.example", "Receipt"

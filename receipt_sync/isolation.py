@@ -138,7 +138,7 @@ class MessageAnalyser:
         results = []
         try:
             for raw in raws:
-                worker, result = self._one(worker, raw, budget, (max_attachment_bytes, memory_bytes))
+                worker, result = self._one(worker, raw, budget, max_attachment_bytes, memory_bytes)
                 results.append(result)
         finally:
             if worker is not None:
@@ -157,12 +157,12 @@ class MessageAnalyser:
             return self._idle.pop() if self._idle else None
 
     def _one(
-        self, worker: _Worker | None, raw: RawMessage, budget: float, limits: tuple[int, int | None]
+        self, worker: _Worker | None, raw: RawMessage, budget: float, limit: int, memory: int | None
     ) -> tuple[_Worker | None, Result]:
         """(the worker to use next — None once killed —, this message's result)."""
         worker = worker or _Worker(self._analyse)
         try:
-            worker.send((raw, *limits))
+            worker.send((raw, limit, memory))
             result = worker.receive(time.monotonic() + budget)
             if result is not None:
                 return worker, result
@@ -207,8 +207,8 @@ def _child_main(target: str, requests: IO[bytes], answers: IO[bytes]) -> None:
             result = analyse(raw, max_attachment_bytes=limit)
             data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         except MemoryError:  # what it allocated is freed with the frames unwound: the child goes on
-            mib = (memory or 0) // (1 << 20)
-            data = pickle.dumps(MessageError(raw.id, f"analysis needed more than its {mib} MiB of memory"))
+            cap = "the machine's" if memory is None else f"its {memory >> 20} MiB of"
+            data = pickle.dumps(MessageError(raw.id, f"analysis needed more than {cap} memory"))
         except Exception as exc:  # an unpicklable result, or a bug: still that message's error only
             data = pickle.dumps(MessageError(raw.id, f"unreadable message ({type(exc).__name__})"))
         answers.write(_FRAME.pack(len(data)) + data)
