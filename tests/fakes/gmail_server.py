@@ -141,6 +141,7 @@ class _Fault:
     reason: str
     retry_after: float | None
     method: str | None
+    after: int = 0  # matching calls still let through before this fault is served
 
 
 def json_reply(status: int, data: object, headers: dict[str, str] | None = None) -> Reply:
@@ -361,11 +362,13 @@ class FakeGmailServer:
         reason: str | None = None,
         retry_after: float | None = None,
         method: str | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next `n` API calls (optionally only of `method`, e.g. "messages.get") with an error."""
+        """Answer the next `n` API calls (optionally only of `method`, e.g. "messages.list") with an error,
+        once `after` matching calls have been answered normally (a fault at a fixed point of a sync, not a time)."""
         with self._lock:
-            fault = _Fault(status, reason or DEFAULT_REASONS.get(status, "unknown"), retry_after, method)
-            self._faults.extend([fault] * n)
+            reason = reason or DEFAULT_REASONS.get(status, "unknown")
+            self._faults.extend(_Fault(status, reason, retry_after, method, after if i == 0 else 0) for i in range(n))
 
     def storm(self, seconds: float, status: int = 429, *, on: str | None = None) -> None:
         """Refuse every API call with `status` (rate limit, no Retry-After) for `seconds`, from now or from the
@@ -556,6 +559,9 @@ class FakeGmailServer:
                 return _Fault(self._storm_status, DEFAULT_REASONS.get(self._storm_status, "unknown"), None, None)
             for index, fault in enumerate(self._faults):
                 if fault.method in (None, method):
+                    if fault.after:
+                        fault.after -= 1
+                        return None
                     del self._faults[index]
                     return fault
             if self.error_rate and self._random.random() < self.error_rate:
