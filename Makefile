@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 # Every benchmark of BENCHMARKS.md (about 40 minutes on two cores); bench-sync is issue 5's alone (~17 min).
 bench: bench-sync

@@ -79,8 +79,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")}
         for err in exc.errors()
     ]
-    first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
-    message = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+    first = exc.errors()[0] if problems else {"msg": "invalid request"}
+    where, what = ".".join(str(p) for p in first.get("loc", ())), str(first.get("msg", ""))
+    message = f"{where}: {what}" if where else what
     return error_response(422, "validation_error", message, details=problems)
 
 

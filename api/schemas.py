@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -37,8 +37,11 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def bounded_str(max_length: int) -> Any:
-    return Annotated[str, Field(max_length=max_length), AfterValidator(_no_nul)]
+CleanText = Annotated[str, AfterValidator(_no_nul)]
+VendorText = Annotated[CleanText, Field(max_length=300)]
+DocumentNumberText = Annotated[CleanText, Field(max_length=100)]
+SearchText = Annotated[CleanText, Field(max_length=200)]
+CursorText = Annotated[CleanText, Field(max_length=500)]
 
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -269,11 +272,11 @@ class ReceiptUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: ReviewStatus | None = None
-    vendor: bounded_str(300) | None = None
+    vendor: VendorText | None = None
     total: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
     currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
     receipt_date: date | None = None
-    document_number: bounded_str(100) | None = None
+    document_number: DocumentNumberText | None = None
 
     def corrections(self) -> ReceiptCorrections:
         fields = self.model_fields_set - {"status"}
@@ -307,9 +310,9 @@ class DeletionFilter(BaseModel):
     status: ReviewStatus | None = None
     date_from: date | None = None
     date_to: date | None = None
-    vendor: bounded_str(300) | None = None
+    vendor: VendorText | None = None
     currency: Annotated[str | None, Field(pattern=r"^[A-Za-z]{3}$")] = None
-    text: bounded_str(200) | None = None
+    text: SearchText | None = None
 
     @model_validator(mode="after")
     def _something(self) -> DeletionFilter:
@@ -340,7 +343,7 @@ class DeletionRequest(BaseModel):
         if self.ids is not None:
             return {"ids": self.ids}
         assert self.filter is not None
-        return {"filter": ReceiptFilter(**self.filter.model_dump(mode="json", exclude_none=True))}
+        return {"filter": cast(ReceiptFilter, self.filter.model_dump(mode="json", exclude_none=True))}
 
 
 class DeletionFailurePublic(BaseModel):

@@ -11,7 +11,7 @@ module top.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.table import Table
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ def run_gmail_sync(business_id: int, **params: Any) -> JsonObject:
     from flows.gmail_sync import gmail_sync
 
     with tags(f"business:{business_id}", "gmail-sync"):
-        return gmail_sync(business_id=business_id, **params)
+        return cast(JsonObject, gmail_sync(business_id=business_id, **params))  # its return value, not a State
 
 
 def require_mailbox(session: Session, business_id: int) -> int:

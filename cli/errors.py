@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING, cast
 
 import typer
 from sqlalchemy.engine import make_url
@@ -24,6 +25,9 @@ from receipt_sync.errors import (
     SyncAlreadyRunning,
 )
 from receipt_sync.settings import get_settings
+
+if TYPE_CHECKING:
+    from click.exceptions import UsageError as ClickUsageError
 
 USAGE_EXIT, FAILURE_EXIT = 2, 1
 # Typer vendors its own click (typer._click since 0.2x, plain click before): take the exception classes from
@@ -81,9 +85,9 @@ def _domain_action(exc: ReceiptSyncError) -> str | None:
 def describe(exc: BaseException) -> str:
     """The one line shown for `exc`."""
     if isinstance(exc, UsageError):
-        ctx = getattr(exc, "ctx", None)
-        message = exc.format_message().replace("Value error, ", "")  # typer's pydantic-style prefix says nothing
-        return _one_line(message, f"see: {ctx.command_path if ctx else 'receipts'} --help")  # type: ignore[attr-defined]
+        usage = cast("ClickUsageError", exc)  # typer's vendored click has click's interface
+        message = usage.format_message().replace("Value error, ", "")  # typer's pydantic-style prefix says nothing
+        return _one_line(message, f"see: {usage.ctx.command_path if usage.ctx else 'receipts'} --help")
     if isinstance(exc, CliError):
         return _one_line(exc.problem, exc.action)
     if isinstance(exc, ReceiptSyncError):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -31,6 +32,7 @@ def errors(
     """List failed messages with their reasons: a business's (--business) or one run's (--run)."""
     if (business is None) == (run is None):
         raise CliError("give either --business N or --run N", "see: receipts errors --help")
+    rows: Sequence[Mapping[str, Any]]
     with session() as db:
         if run is not None:
             rows = run_message_errors(get_sync_run(db, run))[:limit]

@@ -109,7 +109,7 @@ def extract(
     for key in ("is_receipt", "confidence", "vendor", "total", "currency", "date", "document_number"):
         table.add_row(key, "—" if result[key] is None else str(result[key]))
     out.print(table)
-    for reason in result["reasons"]:
+    for reason in extraction.reasons:
         out.print(f"  • {reason}")
     listing = gmail_listing(file)
     if listing:

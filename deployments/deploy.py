@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCreate, WorkPoolUpdate
 from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.workers.process import ProcessWorker
@@ -137,7 +137,7 @@ def apply_schedule_interval(client: SyncPrefectClient, minutes: float | None) ->
     for schedule in schedules:
         client.update_deployment_schedule(deployment.id, schedule.id, schedule=interval)
     if not schedules:
-        client.create_deployment_schedules(deployment.id, [(interval, True)])
+        client.create_deployment_schedules(deployment.id, [DeploymentScheduleCreate(schedule=interval, active=True)])
     return f"incremental-syncs every {minutes:g} minutes"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -114,8 +114,9 @@ def _log_page(logger: Any, page_number: int, outcome: PageOutcome, what: str = "
 
 
 def _sync(run: OpenedRun, labels: RunLabels, logger: Any) -> SyncSummary:
-    progress_id = create_progress_artifact(
-        0.0, key=labels.progress_key, description=f"{labels.name}: sync run {run.run_id}"
+    progress_id = cast(  # called from a sync flow: the id itself, not a coroutine
+        UUID,
+        create_progress_artifact(0.0, key=labels.progress_key, description=f"{labels.name}: sync run {run.run_id}"),
     )
     with report_progress(run.run_id, progress_id, get_settings().sync_progress_seconds):
         return _plan_and_walk(run, progress_id, logger)

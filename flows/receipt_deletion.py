@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -67,8 +68,11 @@ def receipt_deletion(business_id: int, deletion_run_id: int, batch_size: int | N
 
 def _delete_all(deletion_run_id: int, size: int, run: DeletionSummary) -> DeletionSummary:
     """Batches until done or stopped, then one more try for refused documents, then close the run."""
-    artifact = create_progress_artifact(
-        progress=run.percent, key=f"deletion-run-{deletion_run_id}", description=_describe(run)
+    artifact = cast(  # called from a sync flow: the id itself, not a coroutine
+        UUID,
+        create_progress_artifact(
+            progress=run.percent, key=f"deletion-run-{deletion_run_id}", description=_describe(run)
+        ),
     )
     batch, retry = _with_retries(delete_receipt_batch), _with_retries(retry_deletion_failures)
     outcome = BatchOutcome(status="running")

@@ -351,8 +351,8 @@ def _filename(part: Message) -> str | None:
     except Exception:
         name = None
     if not name:
-        name = part.get_param("name")
-        name = name if isinstance(name, str) else None
+        param = part.get_param("name")
+        name = param if isinstance(param, str) else None
     return clean_filename(decode_header_value(name)) or None if name else None
 
 
@@ -360,7 +360,7 @@ def _payload(part: Message) -> bytes:
     """Decoded payload; broken base64 is decoded as far as it goes rather than rejected."""
     cte = (part.get("Content-Transfer-Encoding") or "").strip().lower()
     raw = part.get_payload(decode=False)
-    if isinstance(raw, list):
+    if not isinstance(raw, str):
         return b""
     if cte == "base64" or _BASE64_BODY.fullmatch(raw.strip()):
         # Mislabelled base64 (declared quoted-printable or 7bit) is decoded as what it really is.

@@ -106,7 +106,7 @@ def retrying(
             return False
         exc = state.outcome.exception() if state.outcome is not None else None
         waiting = patient is not None and exc is not None and patient(exc)
-        return not waiting or state.seconds_since_start >= patience_seconds
+        return not waiting or (state.seconds_since_start or 0.0) >= patience_seconds
 
     return Retrying(
         retry=retry_if_exception_type(retry_on),

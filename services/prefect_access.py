@@ -239,7 +239,9 @@ def read_flow_run_state(settings: Settings, flow_run_id: str) -> FlowRunState | 
         run = _read_flow_run(client, run_uuid)
     if run is None or run.state is None:
         return None
-    return FlowRunState(type=run.state.type.value, name=run.state.name, message=run.state.message)
+    return FlowRunState(
+        type=run.state.type.value, name=run.state.name or run.state.type.value, message=run.state.message
+    )
 
 
 def cancel_flow_run(settings: Settings, flow_run_id: str) -> bool:

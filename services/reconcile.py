@@ -300,7 +300,7 @@ def _orphans(
     session: Session,
     kind: RunKind,
     unfinished: dict[str, FlowRunFacts],
-    already: dict[str | None, str],
+    already: dict[str, str],
     settings: Settings,
 ) -> dict[str, str]:
     """Unfinished flow runs whose run record has been final for a while: their process is gone or must stop.

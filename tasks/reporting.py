@@ -96,7 +96,7 @@ def read_sync_report(run_id: int) -> SyncReport:
         mailbox = session.get(MailboxConnection, run.mailbox_id) if run.mailbox_id else None
         duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
         path = f"/api/receipts/sync/runs/{run.id}"
-        parameters = dict(run.parameters or {})
+        parameters: SyncParameters = {**(run.parameters or {})}
         return SyncReport(
             run_id=run.id,
             business_id=run.business_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeGuard
 
 from prefect import get_run_logger, task
 
@@ -274,7 +275,7 @@ def _log_errors(errors: list[MessageErrorEntry]) -> None:
         logger.warning("message %s failed (%s): %s", error["message_id"], error["kind"], error["error"])
 
 
-def _is_receipt(result: AnalysedMessage | MessageError) -> bool:
+def _is_receipt(result: AnalysedMessage | MessageError) -> TypeGuard[AnalysedMessage]:
     """Stored: receipts, and candidates for review."""
     return isinstance(result, AnalysedMessage) and result.extraction.kept
 

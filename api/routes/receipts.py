@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Response
 from api.deps import CallerDep, SessionDep, SettingsDep, VisibleReceipt
 from api.responses import ERRORS, UNAVAILABLE
 from api.schemas import (
+    CursorText,
     DocumentPublic,
     Id,
     ReceiptDetail,
@@ -20,7 +21,8 @@ from api.schemas import (
     ReceiptStats,
     ReceiptUpdate,
     ReviewStatus,
-    bounded_str,
+    SearchText,
+    VendorText,
 )
 from models.queries import receipts as q
 from models.receipt import Receipt, ReceiptDocument
@@ -51,10 +53,10 @@ def list_receipts(
     status: ReviewStatus | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
-    vendor: Annotated[bounded_str(300) | None, Query()] = None,
+    vendor: Annotated[VendorText | None, Query()] = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
-    text: Annotated[bounded_str(200) | None, Query(description="Searches subject, vendor, sender.")] = None,
-    cursor: Annotated[bounded_str(500) | None, Query(description="next_cursor of the previous page")] = None,
+    text: Annotated[SearchText | None, Query(description="Searches subject, vendor, sender.")] = None,
+    cursor: Annotated[CursorText | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReceiptList:
     """Receipts newest first, filtered; pass `next_cursor` back as `cursor` for the next page."""

@@ -53,11 +53,12 @@ class BusinessListing:
 def list_businesses(session: Session) -> list[BusinessListing]:
     """Every business, oldest first, with its most recent mailbox that is not disconnected."""
     mailboxes: dict[int, MailboxConnection] = {}
-    for mailbox in session.scalars(
+    for connected in session.scalars(
         select(MailboxConnection).where(MailboxConnection.status != "disconnected").order_by(MailboxConnection.id)
     ):
-        mailboxes[mailbox.business_id] = mailbox  # the newest wins
-    counts = dict(session.execute(select(Receipt.business_id, func.count()).group_by(Receipt.business_id)).all())
+        mailboxes[connected.business_id] = connected  # the newest wins
+    counted = session.execute(select(Receipt.business_id, func.count()).group_by(Receipt.business_id)).tuples()
+    counts: dict[int, int] = dict(counted.all())
     listings = []
     for business in session.scalars(select(Business).order_by(Business.id)):
         mailbox = mailboxes.get(business.id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, and_, delete, distinct, func, or_, select, update
@@ -84,7 +84,7 @@ def _clean_filter(flt: Any) -> ReceiptFilter:
                 date.fromisoformat(str(flt[name]))
             except ValueError:
                 raise InvalidRequest(f'"{name}" must be a date (YYYY-MM-DD)') from None
-    return ReceiptFilter(**{k: str(v) for k, v in flt.items() if v is not None})
+    return cast(ReceiptFilter, {k: str(v) for k, v in flt.items() if v is not None})  # keys checked above
 
 
 def selection(business_id: int, selector: DeletionSelector) -> ColumnElement[bool]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, and_, case, select
+from sqlalchemy import and_, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from models.ledger import DEFERRED, FAILED_OUTCOMES, MAX_TRANSIENT_ATTEMPTS, Pro
 from models.receipt import NewDocument, NewReceipt, Receipt, ReceiptDocument
 
 
-def _insert(session: Session, table: Any) -> Insert:
+def _insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 

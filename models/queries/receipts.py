@@ -16,10 +16,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from models.receipt import RECEIPT_STATUSES, Receipt, ReceiptCorrections, ReceiptDocument
+from models.receipt import RECEIPT_STATUSES, CorrectedField, Receipt, ReceiptCorrections, ReceiptDocument
 from receipt_sync.errors import InvalidRequest, NotFoundError
 
 CORRECTABLE_FIELDS = ("vendor", "total", "currency", "receipt_date", "document_number")
@@ -101,7 +101,7 @@ def _after(cursor: Cursor) -> ColumnElement[bool]:
     """Rows that come after `cursor` in `received_at DESC NULLS FIRST, id DESC` order."""
     if cursor.received_at is None:
         return or_(and_(Receipt.received_at.is_(None), Receipt.id < cursor.id), Receipt.received_at.isnot(None))
-    return tuple_(Receipt.received_at, Receipt.id) < tuple_(cursor.received_at, cursor.id)
+    return tuple_(Receipt.received_at, Receipt.id) < tuple_(literal(cursor.received_at), literal(cursor.id))
 
 
 def scoped(stmt: Select[Any], business_id: int | None) -> Select[Any]:
@@ -173,9 +173,10 @@ def update_review(
     unknown = set(corrections) - set(CORRECTABLE_FIELDS)
     if unknown:
         raise InvalidRequest(f"fields that cannot be corrected: {', '.join(sorted(unknown))}")
-    history = dict(receipt.corrected_fields or {})
+    history: dict[str, CorrectedField] = dict(receipt.corrected_fields or {})
     for name, value in corrections.items():
-        extracted = history.get(name, {}).get("extracted", _json_value(getattr(receipt, name)))
+        earlier = history.get(name)
+        extracted = earlier["extracted"] if earlier else _json_value(getattr(receipt, name))
         setattr(receipt, name, value)
         history[name] = {"extracted": extracted, "corrected": _json_value(value)}
     receipt.corrected_fields = history

@@ -22,12 +22,12 @@ FINAL_SYNC_STATUSES = ("completed", "failed", "cancelled")
 FINAL_DELETION_STATUSES = ("completed", "failed", "cancelled")
 
 
-def _ended_before(model: type[SyncRun] | type[DeletionRun], cutoff: datetime):  # type: ignore[no-untyped-def]
+def _ended_before(model: type[SyncRun] | type[DeletionRun], cutoff: datetime) -> ColumnElement[bool]:
     """A run's end (its last write when it never recorded one) is older than `cutoff`."""
     return func.coalesce(model.finished_at, model.updated_at) < cutoff
 
 
-def _prunable_sync_runs(cutoff: datetime):  # type: ignore[no-untyped-def]
+def _prunable_sync_runs(cutoff: datetime) -> ColumnElement[bool]:
     newer = aliased(SyncRun)
     rerun = aliased(SyncRun)
     return and_(
@@ -41,7 +41,7 @@ def _prunable_sync_runs(cutoff: datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def _prunable_deletion_runs(cutoff: datetime):  # type: ignore[no-untyped-def]
+def _prunable_deletion_runs(cutoff: datetime) -> ColumnElement[bool]:
     newer = aliased(DeletionRun)
     return and_(
         DeletionRun.status.in_(FINAL_DELETION_STATUSES),

@@ -62,7 +62,7 @@ def advance_walk(session: Session, mailbox_id: int, page_token: str | None, list
         mailbox.sweep_cursor, mailbox.sweep_completed_at = None, utcnow()
         return
     cursor: WalkCursor = {**mailbox.sweep_cursor}
-    cursor.update(page_token=page_token, listed=int(cursor.get("listed") or 0) + listed)
+    cursor["page_token"], cursor["listed"] = page_token, int(cursor.get("listed") or 0) + listed
     cursor["estimate"] = cursor.get("estimate") or estimate
     mailbox.sweep_cursor = cursor
 

@@ -17,7 +17,7 @@ from receipt_sync import process_identity
 from receipt_sync.errors import DeletionAlreadyRunning, NotFoundError, SyncAlreadyRunning
 from receipt_sync.settings import Settings
 
-Run = TypeVar("Run", SyncRun, DeletionRun)
+Run = TypeVar("Run", bound=SyncRun | DeletionRun)
 
 ERROR_MESSAGE_LIMIT = 2000
 

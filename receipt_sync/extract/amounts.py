@@ -75,6 +75,7 @@ def parse_number(text: str) -> Decimal | None:
     """`1,234.56`, `1.234,56`, `1'234.56`, `717,97`, `1,296` (thousands) → Decimal."""
     raw = re.sub(r"[\s\u00a0\u202f']", "", text)
     last_comma, last_dot = raw.rfind(","), raw.rfind(".")
+    decimal_sep: str | None
     if last_comma >= 0 and last_dot >= 0:
         decimal_sep = "," if last_comma > last_dot else "."
     elif last_comma >= 0 or last_dot >= 0:

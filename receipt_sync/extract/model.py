@@ -45,5 +45,6 @@ def format_total(total: Decimal | None) -> str | None:
     """Two decimals at least ("12.50", "-12.50"), more only where the document had them."""
     if total is None:
         return None
-    quantised = total.quantize(Decimal("0.01")) if -total.as_tuple().exponent <= 2 else total
+    exponent = total.as_tuple().exponent  # a letter for NaN and infinity, which are never quantised
+    quantised = total.quantize(Decimal("0.01")) if isinstance(exponent, int) and -exponent <= 2 else total
     return f"{quantised:f}"

@@ -87,7 +87,7 @@ def _item_first_chars(op: object, av: object) -> set[str] | None:
         return found
     if op is _constants.IN:
         found = set()
-        for kind, value in av:  # type: ignore[union-attr]
+        for kind, value in av:  # type: ignore[attr-defined]
             if kind is _constants.LITERAL:
                 found.add(chr(value))
             elif kind is _constants.RANGE:
