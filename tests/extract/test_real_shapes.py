@@ -128,3 +128,26 @@ def test_a_pdf_column_that_glues_the_number_before_its_label_gives_that_number(t
     result = extract_file(path)
     assert result.is_receipt, result.reasons
     assert result.document_number == "558120044"
+
+
+def test_an_invoice_whose_letterhead_is_only_a_logo_is_named_by_the_account_it_asks_to_be_paid_into(
+    tmp_path: Path,
+) -> None:
+    # the seller's name is in an image; in the text it appears only as the payee of the bank transfer
+    text = (
+        "Facture n° 2026-0311\nDate : 11/03/2026\nClient : Dana Levi, 4 rue des Lilas, 69003 Lyon\n"
+        "Désignation Quantité Montant\nAtelier céramique 1 80,00 €\nTotal TTC : 80,00 €\n"
+        "Règlement par virement – Titulaire du compte : TERRE ET FEU – IBAN : FR76 3000 4000 0500 0012 3456 789\n"
+    )
+    path = tmp_path / "facture-2026-0311.txt"
+    path.write_text(text)
+    result = extract_file(path)
+    assert result.is_receipt, result.reasons
+    assert (result.vendor, result.total) == ("TERRE ET FEU", Decimal("80.00"))
+
+
+def test_a_customers_account_name_without_bank_details_does_not_name_the_vendor(tmp_path: Path) -> None:
+    text = "Invoice INV-5521\nAccount name: Dana Levi\nDate: 2026-03-11\nTotal due: $42.00\n"
+    path = tmp_path / "inv-5521.txt"
+    path.write_text(text)
+    assert extract_file(path).vendor is None
