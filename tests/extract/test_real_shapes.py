@@ -151,3 +151,28 @@ def test_a_customers_account_name_without_bank_details_does_not_name_the_vendor(
     path = tmp_path / "inv-5521.txt"
     path.write_text(text)
     assert extract_file(path).vendor is None
+
+
+def test_a_booking_paid_entirely_with_points_spent_no_money() -> None:
+    body = (
+        "Your trip is booked\nTrip ID # 4471902\nAirline confirmation: QWRT7K\nFare:\n$412.60\n"
+        "Trip total\n$412.60\nPoints redeemed\n27,507 pts\nThank you for booking with Meridian Rewards Travel."
+    )
+    result = _extract(_mail("Travel Reservation Trip ID # 4471902", body, "Meridian Travel <trips@meridian.example>"))
+    assert result.is_receipt, result.reasons
+    assert (result.total, result.currency) == (Decimal("0"), "USD")
+
+
+def test_a_booking_part_paid_with_points_takes_what_the_card_was_billed() -> None:
+    body = (
+        "Your trip is booked\nTrip ID # 4471903\nTrip total\n$412.60\nPoints redeemed\n12,000 pts\n"
+        "Billed to card\n$232.60\nVisa ending in 4242"
+    )
+    result = _extract(_mail("Travel Reservation Trip ID # 4471903", body, "Meridian Travel <trips@meridian.example>"))
+    assert result.total == Decimal("232.60")
+
+
+def test_a_car_hires_miles_used_are_not_a_payment() -> None:
+    body = "Rental agreement RA-55120\nMiles used: 212 miles\nTotal: $184.20\nThank you for renting with Dunmore Cars."
+    result = _extract(_mail("Your receipt RA-55120", body, "Dunmore Cars <receipts@dunmore.example>"))
+    assert result.total == Decimal("184.20")
