@@ -176,3 +176,18 @@ def test_a_car_hires_miles_used_are_not_a_payment() -> None:
     body = "Rental agreement RA-55120\nMiles used: 212 miles\nTotal: $184.20\nThank you for renting with Dunmore Cars."
     result = _extract(_mail("Your receipt RA-55120", body, "Dunmore Cars <receipts@dunmore.example>"))
     assert result.total == Decimal("184.20")
+
+
+def test_a_travel_agencys_list_of_codes_gives_the_agencys_own_code_not_the_airlines() -> None:
+    # the booking's markup lists every code; the text names whose each one is
+    html = (
+        '<div itemscope itemtype="http://schema.org/FlightReservation">'
+        '<meta itemprop="reservationNumber" content="QPLKZD"><meta itemprop="reservationNumber" content="NT-7Q2-K44X">'
+        "</div><p>Your receipt</p><p>Your confirmation codes</p><p>Harbor Air</p><p>QPLKZD</p>"
+        "<p>Northwind Travel</p><p>NT-7Q2-K44X</p><p>Total paid</p><p>$318.40</p><p>Visa ending in 4242</p>"
+    )
+    msg = _mail("View your flight details", "See the HTML part.", "Northwind Travel <trips@northwind.example>")
+    msg.set_content(html, subtype="html")
+    result = _extract(msg)
+    assert result.is_receipt, result.reasons
+    assert (result.document_number, result.total) == ("NT-7Q2-K44X", Decimal("318.40"))
