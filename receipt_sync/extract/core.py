@@ -12,7 +12,7 @@ from receipt_sync.errors import MalformedMessageError
 from receipt_sync.extract.amounts import dominant_currency, prepare
 from receipt_sync.extract.dates import document_date
 from receipt_sync.extract.detect import Evidence, Signals, assess, verdict
-from receipt_sync.extract.docnumber import find_document_number_with_priority
+from receipt_sync.extract.docnumber import find_document_number_with_priority, sellers_own_code
 from receipt_sync.extract.einvoice import EInvoice, looks_like_einvoice, parse_einvoice
 from receipt_sync.extract.hebrew import has_hebrew, normalise_quotes
 from receipt_sync.extract.layout import html_total, layout_total
@@ -188,6 +188,7 @@ def extract_email(parsed: ParsedEmail) -> Extraction:
     result = _from_fields(fields, ev, vendor=vendor)
     if declared is not None:
         _apply_declared(result, declared)
+    result.document_number = sellers_own_code(fields.lines, result.document_number, vendor) or result.document_number
     result.date = parsed.date.date() if parsed.date else document_date(parsed.text)
     result.is_credit_note = _is_refund(parsed.subject, "\n".join(fields.lines[:15]), fields.total)
     if pdf is not None:

@@ -129,3 +129,36 @@ def valid(value: str) -> bool:
     if any(c.isdigit() for c in value):
         return True
     return value.isupper() and value.isalpha() and 5 <= len(value) <= 8
+
+
+_CODE_LIST_REACH = 12  # lines after the number found in which the codes of one list stand
+_CODE_LINE = re.compile(r"[A-Z0-9][A-Z0-9\-]{3,38}[A-Z0-9]")
+
+
+def sellers_own_code(lines: list[str], number: str | None, vendor: str | None) -> str | None:
+    """In a list of codes by company ("American Airlines / LMTRZQ / … / Capital One Travel / H-H-G4K8NY7KW4",
+    a travel agency's confirmation), the code under the sender's own name is the receipt's reference: the
+    others are its suppliers'. None unless `number` stands under a company name in such a list."""
+    if not number or not vendor or len(vendor) < 3:
+        return None
+    own = vendor.lower()
+    for index in range(1, len(lines)):
+        if lines[index] == number and _is_name_line(lines[index - 1], own) is False:
+            return _code_under(lines, index + 1, own)
+    return None
+
+
+def _code_under(lines: list[str], first: int, own: str) -> str | None:
+    for index in range(first, min(first + _CODE_LIST_REACH, len(lines) - 1)):
+        code = lines[index + 1]
+        if _is_name_line(lines[index], own) and _CODE_LINE.fullmatch(code) and valid(code):
+            return code
+    return None
+
+
+def _is_name_line(line: str, own: str) -> bool | None:
+    """True for the sender's name (its words first: "Capital One Travel" for "Capital One"), False for another
+    company's name, None for a line that is no name (digits, punctuation, a sentence)."""
+    if not 3 <= len(line) <= 40 or not re.fullmatch(r"[^\W\d_][\w&.' -]*", line) or len(line.split()) > 5:
+        return None
+    return line.lower().startswith(own)

@@ -110,9 +110,7 @@ def _cii(root: ET.Element) -> EInvoice:
 def _ubl(root: ET.Element, name: str) -> EInvoice:
     direct = {_local(child.tag): (child.text or "").strip() for child in root}
     supplier = _find(root, "AccountingSupplierParty")
-    seller = None
-    if supplier is not None:
-        seller = _text(supplier, "PartyName", "Name") or _text(supplier, "RegistrationName")
+    seller = _ubl_seller(supplier) if supplier is not None else None
     totals = _find(root, "LegalMonetaryTotal")
     total = None
     if totals is not None:
@@ -125,6 +123,16 @@ def _ubl(root: ET.Element, name: str) -> EInvoice:
         total=total,
         type_code=direct.get("InvoiceTypeCode") or direct.get("CreditNoteTypeCode") or None,
         standard=f"UBL {name}",
+    )
+
+
+def _ubl_seller(supplier: ET.Element) -> str | None:
+    """The seller's legal name (BT-27, mandatory) before its trading name (BT-28, optional): the name CII's
+    `SellerTradeParty/Name` carries, so one invoice names the same seller in either syntax."""
+    return (
+        _text(supplier, "PartyLegalEntity", "RegistrationName")
+        or _text(supplier, "PartyName", "Name")
+        or _text(supplier, "RegistrationName")
     )
 
 

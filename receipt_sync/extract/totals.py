@@ -12,6 +12,7 @@ import bisect
 import itertools
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from receipt_sync.extract.amounts import Money, find_money
 from receipt_sync.extract.scan import lowered, word_led
@@ -74,7 +75,35 @@ def find_total(lines: list[str]) -> TotalCandidate | None:
     candidates = [c for i, found in labels.items() for c in _candidates_at(lines, labels, i, found)]
     if not candidates:
         return None
-    return max(candidates, key=rank)
+    best = max(candidates, key=rank)
+    return _paid_in_points(lines, best) or best
+
+
+# Points or miles paying for the booking: "Points redeemed 41,838 pts", "Paid with points: 20,000 miles".
+_POINTS_PAID = word_led(
+    r"(?P<label>(?:points|pts|avios) (?:redeemed|used|applied)|miles redeemed|redeemed (?:points|miles)|"
+    r"paid (?:in full |entirely )?(?:with|in) (?:points|miles|avios))[ \t:]*\n?[ \t]*"
+    r"(?P<amount>\d[\d,. ]*\s?(?:pts|points|miles|avios))(?!\w)"
+)  # on lower-cased text with "\n" in front, as `_LABELS_LOWER`
+# (miles "used" are a hire car's distance, not a payment)
+_POINTS_WORDS = ("redeemed", "points used", "pts used", "avios used", "points applied", "pts applied", "avios applied",
+                 "with points", "with miles", "with avios", "in points", "in miles", "in avios")  # fmt: skip
+
+
+def _paid_in_points(lines: list[str], best: TotalCandidate) -> TotalCandidate | None:
+    """A total with no amount paid, charged or billed beside it, in a mail that redeems points, was paid in
+    points: no money was spent, so the total is 0 (a part paid by card is a paid amount and wins: "Billed to
+    card $98.29"). The label's strength is kept, so the verdict does not change."""
+    if best.priority >= PRIORITY["paid"] or best.money.value == 0:
+        return None
+    low = "\n" + "\n".join(lines).lower()
+    if not any(word in low for word in _POINTS_WORDS):  # the pattern is costly on long mail; these are rare
+        return None
+    m = _POINTS_PAID.search(low)
+    if m is None:
+        return None
+    zero = Money(Decimal(0), best.money.currency, m.start("amount") - 1, m.end("amount") - 1, m.group("amount"))
+    return TotalCandidate(zero, m.group("label"), best.priority)
 
 
 def _labels_by_line(lines: list[str]) -> dict[int, list[tuple[str, int, int, str]]]:

@@ -112,12 +112,36 @@ def vendor_from_domain(domain: str) -> str | None:
 
 
 def vendor_from_text(text: str) -> str | None:
-    """The first line that names a company by its legal form (GmbH, B.V., Ltd, בע"מ, …)."""
+    """The first line that names a company by its legal form (GmbH, B.V., Ltd, בע"מ, …), else the holder of
+    the account the invoice asks to be paid into: the seller, whose name may otherwise be only in a logo."""
     m = _LEGAL_SUFFIX.search(text[:6000])
-    if m is None:
+    if m is not None:
+        line = m.group().strip(" ,-|")
+        return line if len(line) <= 60 else None
+    return _account_holder(text)
+
+
+# The payee of a bank transfer: "Kontoinhaber: …", "Titulaire du compte : …", "Beneficiary: …", "Account name:
+# …" beside the bank details (IBAN, BIC, sort code, bank), so that a card holder or an account's customer
+# ("Account holder: Dana") is not taken; the name ends at the next field or the line's end.
+_ACCOUNT_HOLDER = re.compile(
+    r"(?<![^\W\d_])(?:account name|beneficiary(?: name)?|payee(?: name)?|kontoinhaber(?:in)?|zahlungsempfänger|"
+    r"titulaire du compte|bénéficiaire|rekeninghouder|ten name van|begunstigde|intestatario(?: del conto)?|"
+    r"beneficiario|titular de la cuenta|שם המוטב|המוטב)[ \t]*:[ \t]*([^\n|]{2,80})",
+    re.IGNORECASE,
+)
+_HOLDER_END = re.compile(r"[ \t]+[-–—][ \t]|[ \t]{2,}|,[ \t]|\b(?:IBAN|BIC|SWIFT|BLZ|Konto|Account|Bank)\b")
+_BANK_DETAILS = re.compile(r"\b(?:IBAN|BIC|SWIFT|sort code|BLZ|bank|banque|banca|banco|virement)|בנק", re.IGNORECASE)
+_BANK_REACH = 200
+MAX_HOLDER_SCAN = 20_000
+
+
+def _account_holder(text: str) -> str | None:
+    m = _ACCOUNT_HOLDER.search(text[:MAX_HOLDER_SCAN])
+    if m is None or not _BANK_DETAILS.search(text, max(0, m.start() - _BANK_REACH), m.end() + _BANK_REACH):
         return None
-    line = m.group().strip(" ,-|")
-    return line if len(line) <= 60 else None
+    name = _HOLDER_END.split(m.group(1), maxsplit=1)[0].strip(" .;:")
+    return name if re.search(r"[^\W\d_]{2}", name) else None
 
 
 def is_personal_sender(address: str) -> bool:

@@ -107,6 +107,15 @@ def test_a_bare_xrechnung_ubl_invoice_is_read_from_its_xml() -> None:
     assert (result.total, result.currency, result.document_number) == (Decimal("357.00"), "EUR", "RE-7781")
 
 
+def test_a_ubl_invoice_names_its_seller_by_legal_name_as_the_same_invoice_in_cii_would() -> None:
+    with_trading_name = UBL.replace(
+        "<cac:Party><cac:PartyLegalEntity>",
+        "<cac:Party><cac:PartyName><cbc:Name>Druckerei am Bach</cbc:Name></cac:PartyName><cac:PartyLegalEntity>",
+    )
+    result = extract_bytes(with_trading_name.encode(), filename="RE-7781.xml")
+    assert result.is_receipt and result.vendor == "Mühlbach Druck GmbH"
+
+
 def test_an_einvoice_xml_dropped_in_a_folder_is_read_from_its_xml_whatever_its_name(tmp_path: Path) -> None:
     (tmp_path / "scan-0042.txt").write_bytes(b"\xef\xbb\xbf" + UBL.encode())  # a byte-order mark, a wrong name
     (tmp_path / "notes.xml").write_text('<?xml version="1.0"?><note><to>Total: 99.00 EUR</to></note>')

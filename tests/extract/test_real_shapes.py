@@ -128,3 +128,66 @@ def test_a_pdf_column_that_glues_the_number_before_its_label_gives_that_number(t
     result = extract_file(path)
     assert result.is_receipt, result.reasons
     assert result.document_number == "558120044"
+
+
+def test_an_invoice_whose_letterhead_is_only_a_logo_is_named_by_the_account_it_asks_to_be_paid_into(
+    tmp_path: Path,
+) -> None:
+    # the seller's name is in an image; in the text it appears only as the payee of the bank transfer
+    text = (
+        "Facture n° 2026-0311\nDate : 11/03/2026\nClient : Dana Levi, 4 rue des Lilas, 69003 Lyon\n"
+        "Désignation Quantité Montant\nAtelier céramique 1 80,00 €\nTotal TTC : 80,00 €\n"
+        "Règlement par virement – Titulaire du compte : TERRE ET FEU – IBAN : FR76 3000 4000 0500 0012 3456 789\n"
+    )
+    path = tmp_path / "facture-2026-0311.txt"
+    path.write_text(text)
+    result = extract_file(path)
+    assert result.is_receipt, result.reasons
+    assert (result.vendor, result.total) == ("TERRE ET FEU", Decimal("80.00"))
+
+
+def test_a_customers_account_name_without_bank_details_does_not_name_the_vendor(tmp_path: Path) -> None:
+    text = "Invoice INV-5521\nAccount name: Dana Levi\nDate: 2026-03-11\nTotal due: $42.00\n"
+    path = tmp_path / "inv-5521.txt"
+    path.write_text(text)
+    assert extract_file(path).vendor is None
+
+
+def test_a_booking_paid_entirely_with_points_spent_no_money() -> None:
+    body = (
+        "Your trip is booked\nTrip ID # 4471902\nAirline confirmation: QWRT7K\nFare:\n$412.60\n"
+        "Trip total\n$412.60\nPoints redeemed\n27,507 pts\nThank you for booking with Meridian Rewards Travel."
+    )
+    result = _extract(_mail("Travel Reservation Trip ID # 4471902", body, "Meridian Travel <trips@meridian.example>"))
+    assert result.is_receipt, result.reasons
+    assert (result.total, result.currency) == (Decimal("0"), "USD")
+
+
+def test_a_booking_part_paid_with_points_takes_what_the_card_was_billed() -> None:
+    body = (
+        "Your trip is booked\nTrip ID # 4471903\nTrip total\n$412.60\nPoints redeemed\n12,000 pts\n"
+        "Billed to card\n$232.60\nVisa ending in 4242"
+    )
+    result = _extract(_mail("Travel Reservation Trip ID # 4471903", body, "Meridian Travel <trips@meridian.example>"))
+    assert result.total == Decimal("232.60")
+
+
+def test_a_car_hires_miles_used_are_not_a_payment() -> None:
+    body = "Rental agreement RA-55120\nMiles used: 212 miles\nTotal: $184.20\nThank you for renting with Dunmore Cars."
+    result = _extract(_mail("Your receipt RA-55120", body, "Dunmore Cars <receipts@dunmore.example>"))
+    assert result.total == Decimal("184.20")
+
+
+def test_a_travel_agencys_list_of_codes_gives_the_agencys_own_code_not_the_airlines() -> None:
+    # the booking's markup lists every code; the text names whose each one is
+    html = (
+        '<div itemscope itemtype="http://schema.org/FlightReservation">'
+        '<meta itemprop="reservationNumber" content="QPLKZD"><meta itemprop="reservationNumber" content="NT-7Q2-K44X">'
+        "</div><p>Your receipt</p><p>Your confirmation codes</p><p>Harbor Air</p><p>QPLKZD</p>"
+        "<p>Northwind Travel</p><p>NT-7Q2-K44X</p><p>Total paid</p><p>$318.40</p><p>Visa ending in 4242</p>"
+    )
+    msg = _mail("View your flight details", "See the HTML part.", "Northwind Travel <trips@northwind.example>")
+    msg.set_content(html, subtype="html")
+    result = _extract(msg)
+    assert result.is_receipt, result.reasons
+    assert (result.document_number, result.total) == ("NT-7Q2-K44X", Decimal("318.40"))
