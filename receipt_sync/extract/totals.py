@@ -71,12 +71,14 @@ class TotalCandidate:
 
 def find_total(lines: list[str]) -> TotalCandidate | None:
     """The best-labelled amount; ties go to a non-zero amount with a currency, then the largest."""
-    labels = _labels_by_line(lines)
+    text = "\n".join(lines)
+    low = lowered(text)
+    labels = _labels_by_line(lines, text, low)
     candidates = [c for i, found in labels.items() for c in _candidates_at(lines, labels, i, found)]
     if not candidates:
         return None
     best = max(candidates, key=rank)
-    return _paid_in_points(lines, best) or best
+    return _paid_in_points(low if low is not None else text.lower(), best) or best
 
 
 # Points or miles paying for the booking: "Points redeemed 41,838 pts", "Paid with points: 20,000 miles".
@@ -90,15 +92,15 @@ _POINTS_WORDS = ("redeemed", "points used", "pts used", "avios used", "points ap
                  "with points", "with miles", "with avios", "in points", "in miles", "in avios")  # fmt: skip
 
 
-def _paid_in_points(lines: list[str], best: TotalCandidate) -> TotalCandidate | None:
+def _paid_in_points(lowered_text: str, best: TotalCandidate) -> TotalCandidate | None:
     """A total with no amount paid, charged or billed beside it, in a mail that redeems points, was paid in
     points: no money was spent, so the total is 0 (a part paid by card is a paid amount and wins: "Billed to
     card $98.29"). The label's strength is kept, so the verdict does not change."""
     if best.priority >= PRIORITY["paid"] or best.money.value == 0:
         return None
-    low = "\n" + "\n".join(lines).lower()
-    if not any(word in low for word in _POINTS_WORDS):  # the pattern is costly on long mail; these are rare
+    if not any(word in lowered_text for word in _POINTS_WORDS):  # the pattern is costly on long mail; these are rare
         return None
+    low = "\n" + lowered_text
     m = _POINTS_PAID.search(low)
     if m is None:
         return None
@@ -106,10 +108,9 @@ def _paid_in_points(lines: list[str], best: TotalCandidate) -> TotalCandidate | 
     return TotalCandidate(zero, m.group("label"), best.priority)
 
 
-def _labels_by_line(lines: list[str]) -> dict[int, list[tuple[str, int, int, str]]]:
-    """Every label (kind, start, end, text), by line, found in one pass over the whole text."""
-    text = "\n".join(lines)
-    low = lowered(text)
+def _labels_by_line(lines: list[str], text: str, low: str | None) -> dict[int, list[tuple[str, int, int, str]]]:
+    """Every label (kind, start, end, text), by line, found in one pass over the whole text (`lines` joined,
+    and its `lowered` form)."""
     starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
     found: dict[int, list[tuple[str, int, int, str]]] = {}
     for kind, start, end in _label_spans(text, low):
